@@ -1,0 +1,494 @@
+"""The sentence encoder and the three training objectives: SimCSE, ESimCSE and DiffCSE.
+
+``SentenceEncoder`` wraps any Hugging Face encoder (``AutoModel``: BERT, RoBERTa, ERNIE, ...) and
+turns a batch of token ids into one vector per sentence with a *pooler*. The objectives take an
+encoder and a batch of two views per sentence and return a loss:
+
+- :class:`SimCSE` (Gao et al., 2021): the two views are the same sentence; the encoder's own
+  dropout makes them differ. Both views go through the encoder in ONE forward pass of 2B rows.
+- :class:`ESimCSE` (Wu et al., 2022): the second view has some tokens repeated (against SimCSE's
+  length bias), and a queue of embeddings from a momentum (EMA) copy of the encoder adds negatives.
+- :class:`DiffCSE` (Chuang et al., 2022): SimCSE plus replaced-token detection: a frozen masked-LM
+  generator edits the sentence, and a discriminator, conditioned on the sentence embedding, has to
+  find the edited tokens. ``total = contrastive + lambda_rtd * rtd``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .losses import IGNORE_INDEX, info_nce
+
+POOLERS = ("cls", "cls_before_pooler", "pooler_output", "mean", "first_last_avg")
+PROJECTORS = ("mlp", "bn")
+CONFIG_NAME = "cse_helpers.json"  # pooler settings saved beside the Hugging Face files
+HEAD_NAME = "cse_head.safetensors"  # weights of the MLP / BatchNorm head, when there is one
+
+
+class MLPHead(nn.Module):
+    """SimCSE's head for the ``cls`` pooler: ``tanh(W h + b)`` on the [CLS] vector."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (N, H) -> (N, H)
+        return torch.tanh(self.dense(h))
+
+
+class ProjectionMLP(nn.Module):
+    """DiffCSE's BatchNorm projector: Linear, BN, ReLU, Linear, BN without affine (hidden 2H)."""
+
+    def __init__(self, hidden_size: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(hidden_size, 2 * hidden_size, bias=False), nn.BatchNorm1d(2 * hidden_size), nn.ReLU(),
+            nn.Linear(2 * hidden_size, hidden_size, bias=False), nn.BatchNorm1d(hidden_size, affine=False))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (N, H) -> (N, H)
+        return self.net(h)
+
+
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Set every dropout of ``model`` (hidden and attention) to ``p``: SimCSE's augmentation."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout={p}: it must be in [0, 1). SimCSE uses 0.1; the tutorial 0.3.")
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if hasattr(model.config, name):
+            setattr(model.config, name, p)
+
+
+def special_token_template(tokenizer) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after one sentence ([CLS] / [SEP] for BERT, <s> </s> ...)."""
+    body = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(body) + 1):
+        if full[start:start + len(body)] == body:
+            return full[:start], full[start + len(body):]
+    raise ValueError(f"Cannot find how {type(tokenizer).__name__} adds special tokens around a sentence.")
+
+
+class SentenceEncoder(nn.Module):
+    """A Hugging Face encoder plus a pooler: token ids (N, L) -> sentence embeddings (N, H).
+
+    Poolers (SimCSE's names):
+        ``cls``: the [CLS] vector through an MLP head; with ``mlp_only_train`` (SimCSE's unsupervised
+            recipe, the default) the head is used in training only, so evaluation and plain
+            ``AutoModel`` users take the raw [CLS] vector.
+        ``cls_before_pooler``: the raw [CLS] vector of the last layer.
+        ``pooler_output``: the model's own pooler (BERT's dense + tanh on [CLS]).
+        ``mean``: the average of the last layer over real tokens (padding masked out).
+        ``first_last_avg``: the average of the first and last layers' token averages.
+
+    The attention mask is always passed, so a sentence's embedding does not depend on how much
+    padding its batch has.
+    """
+
+    def __init__(self, backbone: nn.Module, tokenizer, pooler: str = "cls", mlp_only_train: bool = True,
+                 projector: str = "mlp", max_seq_len: int = 64, name_or_path: str | None = None):
+        super().__init__()
+        if pooler not in POOLERS:
+            raise ValueError(f"pooler={pooler!r} is not one of {', '.join(POOLERS)}.")
+        if projector not in PROJECTORS:
+            raise ValueError(f"projector={projector!r} is not one of {', '.join(PROJECTORS)}.")
+        self.backbone, self.tokenizer = backbone, tokenizer
+        self.pooler, self.mlp_only_train, self.projector = pooler, mlp_only_train, projector
+        self.name_or_path = name_or_path
+        hidden = backbone.config.hidden_size
+        self.head = (MLPHead(hidden) if projector == "mlp" else ProjectionMLP(hidden)) if pooler == "cls" else None
+        self.prefix_ids, self.suffix_ids = special_token_template(tokenizer)
+        self.max_seq_len = max_seq_len
+        self.check_max_seq_len(max_seq_len)
+
+    # ---- loading and saving -----------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, pooler: str | None = None, dropout: float | None = None,
+                        mlp_only_train: bool | None = None, projector: str | None = None,
+                        max_seq_len: int | None = None, **model_kwargs) -> SentenceEncoder:
+        """Load an encoder from the hub or a directory (including one saved by :meth:`save_pretrained`).
+
+        ``dropout`` sets the encoder's hidden and attention dropout (None keeps the model's own).
+        Settings saved with the model are used unless given here.
+        """
+        from transformers import AutoModel, AutoTokenizer
+
+        saved = {}
+        config_path = os.path.join(str(name_or_path), CONFIG_NAME)
+        if os.path.isfile(config_path):
+            with open(config_path, encoding="utf-8") as f:
+                saved = json.load(f)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        backbone = AutoModel.from_pretrained(name_or_path, **model_kwargs)
+        encoder = cls(backbone, tokenizer,
+                      pooler=pooler or saved.get("pooler", "cls"),
+                      mlp_only_train=saved.get("mlp_only_train", True) if mlp_only_train is None else mlp_only_train,
+                      projector=projector or saved.get("projector", "mlp"),
+                      max_seq_len=max_seq_len or saved.get("max_seq_len", 64),
+                      name_or_path=str(name_or_path))
+        head_path = os.path.join(str(name_or_path), HEAD_NAME)
+        if encoder.head is not None and os.path.isfile(head_path) and saved.get("projector", "mlp") == encoder.projector:
+            from safetensors.torch import load_file
+            encoder.head.load_state_dict(load_file(head_path))
+        if dropout is not None:
+            set_dropout(encoder.backbone, dropout)
+        return encoder
+
+    def save_pretrained(self, save_dir: str) -> None:
+        """Save in the Hugging Face layout (safetensors) plus the tokenizer and the pooler settings.
+
+        ``AutoModel.from_pretrained(save_dir)`` loads the encoder; ``SentenceEncoder.from_pretrained``
+        also restores the pooler and its head.
+        """
+        from safetensors.torch import save_file
+
+        os.makedirs(save_dir, exist_ok=True)
+        self.backbone.save_pretrained(save_dir)
+        self.tokenizer.save_pretrained(save_dir)
+        settings = {"pooler": self.pooler, "mlp_only_train": self.mlp_only_train, "projector": self.projector,
+                    "max_seq_len": self.max_seq_len}
+        with open(os.path.join(save_dir, CONFIG_NAME), "w", encoding="utf-8") as f:
+            json.dump(settings, f, indent=2)
+        if self.head is not None:
+            state = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
+            save_file(state, os.path.join(save_dir, HEAD_NAME))
+
+    # ---- tokenization -----------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def hidden_size(self) -> int:
+        return self.backbone.config.hidden_size
+
+    def check_max_seq_len(self, max_seq_len: int) -> None:
+        limit = getattr(self.backbone.config, "max_position_embeddings", None)
+        if max_seq_len < len(self.prefix_ids) + len(self.suffix_ids) + 1:
+            raise ValueError(f"max_seq_len={max_seq_len} leaves no room for a token besides the special ones.")
+        if limit is not None and max_seq_len > limit:
+            raise ValueError(f"max_seq_len={max_seq_len} is above this model's limit of {limit} positions "
+                             f"({self.name_or_path or type(self.backbone).__name__}); use --max_seq_len {limit} "
+                             "or less (LCQMC questions fit in 64).")
+
+    def body_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text without special tokens and without truncation."""
+        return self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+
+    def max_body_len(self, max_seq_len: int | None = None) -> int:
+        """How many real tokens fit once the special tokens are added."""
+        return (max_seq_len or self.max_seq_len) - len(self.prefix_ids) - len(self.suffix_ids)
+
+    def pad(self, bodies: Sequence[Sequence[int]], max_seq_len: int | None = None) -> dict[str, torch.Tensor]:
+        """Add special tokens, truncate to ``max_seq_len``, pad to the longest row (dynamic padding).
+
+        Returns ``input_ids`` and ``attention_mask``, both (N, L) with L <= max_seq_len.
+        """
+        limit = self.max_body_len(max_seq_len)
+        rows = [self.prefix_ids + list(body[:limit]) + self.suffix_ids for body in bodies]
+        length = max(len(r) for r in rows)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            attention_mask[i, : len(row)] = 1
+        return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    # ---- forward ----------------------------------------------------------------------------
+    def forward(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor,
+                apply_head: bool | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, L) token ids and mask -> (N, H) sentence embeddings (not normalised).
+
+        ``apply_head`` forces the ``cls`` head on or off (the momentum encoder uses this); by default
+        it is on in training and, with ``mlp_only_train``, off in evaluation.
+        """
+        outputs = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+                                output_hidden_states=self.pooler == "first_last_avg")
+        last = outputs.last_hidden_state  # (N, L, H)
+        if self.pooler in ("cls", "cls_before_pooler"):
+            pooled = last[:, 0]  # (N, H)
+        elif self.pooler == "pooler_output":
+            if outputs.pooler_output is None:
+                raise ValueError(f"{type(self.backbone).__name__} has no pooler; use pooler='cls'.")
+            pooled = outputs.pooler_output
+        else:
+            mask = attention_mask.unsqueeze(-1).to(last.dtype)  # (N, L, 1)
+            tokens = last if self.pooler == "mean" else (outputs.hidden_states[1] + last) / 2
+            pooled = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1)  # (N, H)
+        if apply_head is None:
+            apply_head = self.training or not self.mlp_only_train
+        if self.head is not None and apply_head:
+            pooled = self.head(pooled)
+        return pooled
+
+    @torch.no_grad()
+    def encode(self, texts: Sequence[str], batch_size: int = 128, normalize: bool = True,
+               max_seq_len: int | None = None, show_progress: bool = False) -> torch.Tensor:
+        """Embed ``texts`` -> (N, H) float32 CPU tensor, in eval mode (no dropout), without gradients.
+
+        Each distinct text is encoded once, in batches of similar length (little padding); the
+        rows come back in the order of ``texts``. The model's train/eval mode is restored after.
+        """
+        if isinstance(texts, str):
+            raise TypeError("encode() takes a list of sentences; wrap a single sentence in a list.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: it must be >= 1.")
+        distinct = list(dict.fromkeys(texts))
+        bodies = self.body_ids(distinct)
+        order = sorted(range(len(distinct)), key=lambda i: len(bodies[i]), reverse=True)
+        was_training = self.training
+        self.eval()
+        out = torch.empty(len(distinct), self.hidden_size)
+        try:
+            starts = range(0, len(order), batch_size)
+            if show_progress:
+                from tqdm.auto import tqdm
+                starts = tqdm(starts, desc="encode")
+            for start in starts:
+                index = order[start:start + batch_size]
+                batch = {k: v.to(self.device) for k, v in self.pad([bodies[i] for i in index], max_seq_len).items()}
+                z = self(batch["input_ids"], batch["attention_mask"]).float()
+                out[index] = (F.normalize(z, dim=-1) if normalize else z).cpu()
+        finally:
+            self.train(was_training)
+        position = {text: i for i, text in enumerate(distinct)}
+        return out[[position[t] for t in texts]]
+
+
+# ------------------------------------------------------------------------------------------------
+# Objectives
+# ------------------------------------------------------------------------------------------------
+
+class SimCSE(nn.Module):
+    """Unsupervised SimCSE: a sentence and itself, made different by dropout, are a positive pair.
+
+    The batch holds 2B rows in the order a1 a2 b1 b2 ... (each sentence twice); one forward pass
+    encodes both views, then ``info_nce(z1, z2)``.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, temperature: float = 0.05, margin: float = 0.0):
+        super().__init__()
+        self.encoder, self.temperature, self.margin = encoder, temperature, margin
+
+    def embed_views(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.encoder(batch["input_ids"], batch["attention_mask"])  # (2B, H)
+        z = z.view(-1, 2, z.size(-1))  # (B, 2, H): [:, 0] first view, [:, 1] second view
+        return z[:, 0], z[:, 1]
+
+    def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        return info_nce(z1, z2, temperature=self.temperature, margin=self.margin)
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        z1, z2 = self.embed_views(batch)  # (B, H) each
+        loss = self.contrastive_loss(z1, z2)
+        return {"loss": loss, "contrastive": loss.detach()}
+
+    def after_optimizer_step(self) -> None:
+        """Hook for per-step updates outside the gradient (ESimCSE's momentum encoder)."""
+
+
+class MomentumEncoder(nn.Module):
+    """An exponential-moving-average copy of an encoder, always in eval mode (no dropout, no grad).
+
+    After each optimizer step: ``theta_m <- momentum * theta_m + (1 - momentum) * theta``.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, momentum: float = 0.995):
+        super().__init__()
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum={momentum}: it must be in [0, 1] (ESimCSE uses 0.995).")
+        self.momentum = momentum
+        self.encoder = copy.deepcopy(encoder)
+        self.encoder.requires_grad_(False)
+        self.encoder.eval()
+
+    def train(self, mode: bool = True):  # stays in eval mode whatever the parent does
+        return super().train(False)
+
+    @torch.no_grad()
+    def update(self, encoder: SentenceEncoder) -> None:
+        ema = [p for p in self.encoder.parameters()]
+        online = [p.detach() for p in encoder.parameters()]
+        torch._foreach_mul_(ema, self.momentum)
+        torch._foreach_add_(ema, online, alpha=1.0 - self.momentum)
+
+    @torch.no_grad()
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, apply_head: bool) -> torch.Tensor:
+        return self.encoder(input_ids, attention_mask, apply_head=apply_head)
+
+
+class EmbeddingQueue(nn.Module):
+    """A first-in-first-out queue of the newest ``size`` embeddings (ESimCSE's extra negatives).
+
+    ``embeddings`` is (Q, H) with Q <= size, oldest row first, newest last.
+    """
+
+    def __init__(self, size: int = 160):
+        super().__init__()
+        if size < 0:
+            raise ValueError(f"queue_size={size}: it must be >= 0 (ESimCSE uses 160).")
+        self.size = size
+        self.register_buffer("embeddings", torch.empty(0), persistent=False)
+
+    @torch.no_grad()
+    def enqueue(self, z: torch.Tensor) -> None:
+        if self.size == 0:
+            return
+        z = z.detach().float()
+        queue = z if self.embeddings.numel() == 0 else torch.cat([self.embeddings, z], dim=0)
+        self.embeddings = queue[-self.size:]  # drop the oldest rows
+
+    def __len__(self) -> int:
+        return self.embeddings.size(0) if self.embeddings.numel() else 0
+
+
+class ESimCSE(SimCSE):
+    """ESimCSE: the second view has repeated words (done by the collator), plus a momentum queue.
+
+    Loss: ``info_nce(z1, z2, queue=queue)``, where ``queue`` holds the newest Q embeddings that the
+    momentum encoder (dropout off) made of the sentences of earlier batches. This batch's sentences
+    are enqueued after the loss, so a sentence is never its own negative.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, temperature: float = 0.05, margin: float = 0.0,
+                 queue_size: int = 160, momentum: float = 0.995):
+        super().__init__(encoder, temperature, margin)
+        self.momentum_encoder = MomentumEncoder(encoder, momentum)
+        self.queue = EmbeddingQueue(queue_size)
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        z1, z2 = self.embed_views(batch)  # (B, H) each
+        queue = self.queue.embeddings if len(self.queue) else None  # (Q, H)
+        loss = info_nce(z1, z2, temperature=self.temperature, margin=self.margin, queue=queue)
+        originals = slice(0, None, 2)  # rows a1 b1 c1 ...: the sentences without repetition
+        negatives = self.momentum_encoder(batch["input_ids"][originals], batch["attention_mask"][originals],
+                                          apply_head=self.encoder.head is not None)  # (B, H)
+        self.queue.enqueue(negatives)
+        return {"loss": loss, "contrastive": loss.detach()}
+
+    def after_optimizer_step(self) -> None:
+        self.momentum_encoder.update(self.encoder)
+
+
+def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, mask_token_id: int, vocab_size: int,
+                mask_ratio: float = 0.3, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's 80/10/10 masking on the positions where ``maskable`` is True.
+
+    Each maskable position is selected with probability ``mask_ratio``; of the selected ones 80%
+    become [MASK], 10% a random token, 10% stay as they are. Returns ``(masked_ids, selected)``.
+    """
+    device = input_ids.device
+    source = generator.device if generator is not None else device  # draw where the generator lives
+
+    def draw(p: float) -> torch.Tensor:
+        return torch.rand(input_ids.shape, generator=generator, device=source).to(device) < p
+
+    selected = draw(mask_ratio) & maskable
+    masked_ids = input_ids.clone()
+    to_mask = selected & draw(0.8)
+    masked_ids[to_mask] = mask_token_id
+    to_random = selected & ~to_mask & draw(0.5)
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=source).to(device)
+    masked_ids[to_random] = random_ids[to_random]
+    return masked_ids, selected
+
+
+class DiffCSE(SimCSE):
+    """DiffCSE: SimCSE + conditional replaced-token detection (RTD), ``contrastive + lambda * RTD``.
+
+    1. The first view of each sentence is masked (``mask_ratio`` 0.3, 80/10/10) and a frozen masked-LM
+       ``generator`` puts its top prediction at the masked positions.
+    2. The ``discriminator`` (an encoder of the same size) reads the edited sentence, with the input
+       embedding at the [CLS] position replaced by the sentence embedding z1, so the gradient of the
+       RTD loss reaches the sentence encoder: z1 must carry what the sentence said.
+    3. A linear head predicts, for each real token (not padding, not special tokens), whether it
+       was replaced. lambda_rtd = 0.005 (DiffCSE's value for BERT): the RTD loss is larger than the
+       contrastive loss by about two orders of magnitude, so it is scaled down.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, generator: nn.Module, discriminator: nn.Module,
+                 temperature: float = 0.05, margin: float = 0.0, mask_ratio: float = 0.3,
+                 lambda_rtd: float = 0.005, seed: int | None = None):
+        super().__init__(encoder, temperature, margin)
+        if not 0.0 < mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio={mask_ratio}: it must be in (0, 1) (DiffCSE uses 0.3).")
+        if discriminator.config.hidden_size != encoder.hidden_size:
+            raise ValueError(f"The discriminator's hidden size {discriminator.config.hidden_size} differs from the "
+                             f"encoder's {encoder.hidden_size}; the sentence embedding is its [CLS] input.")
+        if generator.config.vocab_size != encoder.backbone.config.vocab_size:
+            raise ValueError(f"The generator has a vocabulary of {generator.config.vocab_size} tokens, the encoder "
+                             f"{encoder.backbone.config.vocab_size}: they must share the tokenizer. Pick a generator "
+                             "of the same model family (e.g. the encoder's own masked-LM checkpoint).")
+        self.generator = generator.requires_grad_(False).eval()
+        self.discriminator = discriminator
+        self.rtd_head = nn.Linear(encoder.hidden_size, 2)
+        self.mask_ratio, self.lambda_rtd = mask_ratio, lambda_rtd
+        self.mask_generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.special_ids = torch.tensor(sorted(set(encoder.tokenizer.all_special_ids)))
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.generator.eval()  # frozen: never dropout
+        return self
+
+    def replace_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mask, let the generator fill in, and label: returns (edited_ids, rtd_labels, maskable).
+
+        ``rtd_labels`` is 1 where the edited token differs from the original, 0 where it is the same,
+        and -100 (ignored) on padding and special tokens.
+        """
+        maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids.to(input_ids.device))
+        masked_ids, selected = mask_tokens(input_ids, maskable, self.encoder.tokenizer.mask_token_id,
+                                           len(self.encoder.tokenizer), self.mask_ratio, self.mask_generator)
+        with torch.inference_mode():
+            predicted = self.generator(input_ids=masked_ids, attention_mask=attention_mask).logits.argmax(-1)
+        edited = torch.where(selected, predicted.clone(), input_ids)  # (N, L), the top prediction where masked
+        labels = (edited != input_ids).long().masked_fill(~maskable, IGNORE_INDEX)
+        return edited, labels, maskable
+
+    def rtd_loss(self, z1: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                 ) -> torch.Tensor:
+        edited, labels, _ = self.replace_tokens(input_ids, attention_mask)
+        embeds = self.discriminator.get_input_embeddings()(edited)  # (B, L, H)
+        embeds = torch.cat([z1.unsqueeze(1).to(embeds.dtype), embeds[:, 1:]], dim=1)  # [CLS] slot <- z1
+        hidden = self.discriminator(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
+        logits = self.rtd_head(hidden)  # (B, L, 2)
+        return F.cross_entropy(logits.float().view(-1, 2), labels.view(-1), ignore_index=IGNORE_INDEX)
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        z1, z2 = self.embed_views(batch)  # (B, H) each
+        contrastive = self.contrastive_loss(z1, z2)
+        originals = slice(0, None, 2)  # the first view of each sentence
+        rtd = self.rtd_loss(z1, batch["input_ids"][originals], batch["attention_mask"][originals])
+        return {"loss": contrastive + self.lambda_rtd * rtd, "contrastive": contrastive.detach(), "rtd": rtd.detach()}
+
+
+def load_generator(name_or_path: str, encoder: SentenceEncoder) -> nn.Module:
+    """Load a masked-LM generator for DiffCSE and check it shares the encoder's tokenizer.
+
+    The generator reads the encoder's token ids, so both must use the same vocabulary: a generator
+    whose tokenizer maps any token to another id is refused with a ValueError.
+    """
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    theirs = AutoTokenizer.from_pretrained(name_or_path).get_vocab()
+    ours = encoder.tokenizer.get_vocab()
+    if theirs != ours:
+        differing = sorted(set(theirs.items()) ^ set(ours.items()))[:3]
+        raise ValueError(f"The generator {name_or_path!r} does not share the encoder's vocabulary "
+                         f"({len(theirs)} vs {len(ours)} tokens; e.g. {differing}). DiffCSE's generator must use "
+                         "the encoder's tokenizer: pass --generator with a masked-LM of the same family "
+                         "(by default the encoder's own checkpoint).")
+    return AutoModelForMaskedLM.from_pretrained(name_or_path)

@@ -1,0 +1,85 @@
+"""Tiny encoders built from a config, offline.
+
+No pretrained model can be downloaded on a machine without the Hugging Face hub, so the tests, the
+README quickstart and the quick mode of the course build small BERT-style models here: a
+character-level vocabulary from the sentences at hand, a config, and random weights. They are
+saved in the ordinary Hugging Face layout, so ``AutoModel``, ``AutoModelForMaskedLM``,
+``AutoTokenizer`` and ``SentenceEncoder.from_pretrained`` all load them from the directory.
+
+A randomly initialised network is enough to test the mechanics (shapes, masks, dropout, losses,
+checkpoints); it is not enough to show what contrastive learning does to a *pretrained* encoder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable
+
+import torch
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def build_char_vocab(texts: Iterable[str], min_count: int = 1, max_size: int | None = None) -> list[str]:
+    """Special tokens, then every character seen at least ``min_count`` times (most frequent first).
+
+    Characters are lower-cased and white space is skipped, as BERT's Chinese tokenizer does.
+    """
+    counts = Counter(ch for text in texts for ch in text.lower() if not ch.isspace())
+    chars = [ch for ch, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if n >= min_count]
+    chars = [ch for ch in chars if ch not in SPECIAL_TOKENS]
+    if max_size is not None:
+        chars = chars[: max(0, max_size - len(SPECIAL_TOKENS))]
+    return list(SPECIAL_TOKENS) + chars
+
+
+def save_char_tokenizer(vocab: list[str], out_dir: str):
+    """Write ``vocab.txt`` and a BERT tokenizer for it into ``out_dir``; return the tokenizer."""
+    from transformers import BertTokenizerFast
+
+    os.makedirs(out_dir, exist_ok=True)
+    vocab_file = os.path.join(out_dir, "vocab.txt")
+    with open(vocab_file, "w", encoding="utf-8") as f:
+        f.write("\n".join(vocab) + "\n")
+    # Positional: the argument is ``vocab_file`` in transformers 4.x and ``vocab`` in 5.x.
+    tokenizer = BertTokenizerFast(vocab_file, do_lower_case=True, tokenize_chinese_chars=True)
+    tokenizer.save_pretrained(out_dir)
+    return tokenizer
+
+
+def tiny_config(model_type: str = "bert", vocab_size: int = 100, hidden_size: int = 64,
+                num_hidden_layers: int = 2, num_attention_heads: int = 2,
+                intermediate_size: int | None = None, max_position_embeddings: int = 128):
+    """A small BERT or ERNIE config (the architecture of ``nghuyong/ernie-3.0-base-zh`` is ERNIE)."""
+    from transformers import BertConfig, ErnieConfig
+
+    config_class = {"bert": BertConfig, "ernie": ErnieConfig}.get(model_type)
+    if config_class is None:
+        raise ValueError(f"model_type={model_type!r} is not supported here; use 'bert' or 'ernie'.")
+    return config_class(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size or 4 * hidden_size,
+        max_position_embeddings=max_position_embeddings,
+    )
+
+
+def build_tiny_model(out_dir: str, texts: Iterable[str], model_type: str = "bert", seed: int = 0,
+                     **config_kwargs) -> str:
+    """Build a randomly initialised tiny model with a character vocabulary and save it to ``out_dir``.
+
+    The model is saved with its pre-training heads (pooler and masked-LM head), so the same directory
+    serves as a sentence encoder (``AutoModel``) and as a DiffCSE generator (``AutoModelForMaskedLM``).
+    Returns ``out_dir``.
+    """
+    from transformers import BertForPreTraining, ErnieForPreTraining
+
+    tokenizer = save_char_tokenizer(build_char_vocab(texts), out_dir)
+    config = tiny_config(model_type, vocab_size=len(tokenizer), **config_kwargs)
+    model_class = {"bert": BertForPreTraining, "ernie": ErnieForPreTraining}[model_type]
+    torch.manual_seed(seed)
+    model_class(config).save_pretrained(out_dir)
+    return out_dir

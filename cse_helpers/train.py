@@ -1,0 +1,455 @@
+"""The training loop shared by the notebooks and the command line.
+
+    python -m cse_helpers.train --method simcse --model nghuyong/ernie-3.0-base-zh \\
+        --train_path data/train.txt --dev_path data/dev.tsv --save_dir runs/simcse
+
+What one step does (the same for every method):
+
+1. take B sentences (identical sentences inside the batch are removed first: they would be each
+   other's false negatives), build two views of each (ESimCSE: words repeated in the second view),
+   pad the 2B rows together to the longest one (dynamic padding);
+2. one forward pass of the 2B rows in train mode (dropout on: that is SimCSE's augmentation);
+3. the objective's loss (InfoNCE; + lambda * RTD for DiffCSE), backward, gradient clipping, AdamW,
+   linear warmup/decay; ESimCSE then updates its momentum encoder.
+
+Every ``logging_steps`` it logs the mean loss of that window (not a running mean since the start),
+steps/s, sentences/s and the learning rate; every ``valid_steps`` it evaluates on the dev pairs and
+keeps the best checkpoint (``save_dir/best``). A NaN or infinite loss stops the run with an error
+naming the step; checkpoints already written are left as they were.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from . import augment
+from .data import read_pairs, read_train_texts
+from .evaluate import evaluate_pairs, is_better
+from .models import DiffCSE, ESimCSE, SentenceEncoder, SimCSE, load_generator, POOLERS, PROJECTORS
+from .runtime import PRECISIONS, autocast, pick_device, pick_precision, seed_everything
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("simcse", "esimcse", "diffcse")
+ERNIE = "nghuyong/ernie-3.0-base-zh"
+
+
+@dataclass
+class TrainingArguments:
+    """Every setting of a run. The names are the tutorial's command-line flags plus the methods' own."""
+
+    model: str = ERNIE  # a hub name or a local directory
+    method: str = "simcse"
+    train_path: str | None = None
+    dev_path: str | None = None
+    save_dir: str = "runs/cse"
+    img_log_dir: str | None = None  # where the curves figure goes (default: save_dir)
+    img_log_name: str = "curves.png"
+    pooler: str = "cls"
+    mlp_only_train: bool = True  # SimCSE's unsupervised recipe: the cls head in training only
+    projector: str = "mlp"  # "bn": DiffCSE's BatchNorm projector as the cls head
+    learning_rate: float = 3e-5  # SimCSE's value for BERT-base
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    dropout: float | None = None  # None keeps the model's own (0.1 for BERT/ERNIE); the tutorial used 0.3
+    batch_size: int = 64
+    max_seq_len: int = 64
+    num_train_epochs: int = 1
+    max_steps: int = -1  # > 0 stops after that many steps
+    valid_steps: int = 100
+    logging_steps: int = 10
+    eval_batch_size: int = 256
+    metric: str = "spearman"  # the dev metric that picks the best checkpoint
+    threshold: float = 0.5
+    temperature: float = 0.05
+    margin: float = 0.0
+    dup_rate: float = 0.32
+    repeat_both_views: bool = False  # the tutorial's variant: word repetition on both views
+    queue_size: int = 160
+    momentum: float = 0.995
+    generator: str | None = None  # DiffCSE: a masked-LM sharing the tokenizer (default: the model itself)
+    mask_ratio: float = 0.3
+    lambda_rtd: float = 0.005
+    seed: int = 42
+    device: str | None = None
+    precision: str = "auto"
+    progress_bar: bool = True
+
+    def validate(self) -> None:
+        """Check settings before anything is loaded (a wrong flag should not cost a model download)."""
+        choices = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}.")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size={self.batch_size}: contrastive learning needs at least 2 sentences per "
+                             "batch (the other sentences are the negatives); SimCSE uses 64.")
+        for name in ("logging_steps", "valid_steps", "num_train_epochs", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: it must be >= 1.")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio={self.warmup_ratio}: it must be in [0, 1).")
+        if self.learning_rate <= 0 or self.temperature <= 0:
+            raise ValueError("learning_rate and temperature must be > 0.")
+        if self.train_path is None:
+            raise ValueError("No training data: pass --train_path (one sentence per line), "
+                             "e.g. data/train.txt, or train_texts= in Python.")
+
+
+@dataclass
+class TrainResult:
+    encoder: SentenceEncoder
+    history: dict
+    best_dir: str | None
+    last_dir: str
+    best_metric: float | None = None
+
+
+@dataclass
+class History:
+    """What a run logged: one record per logging window and per evaluation."""
+
+    log: list = field(default_factory=list)
+    eval: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"log": self.log, "eval": self.eval}
+
+
+# ------------------------------------------------------------------------------------------------
+# Batches
+# ------------------------------------------------------------------------------------------------
+
+class ViewBuilder:
+    """Turns B tokenized sentences into the 2B rows a1 a2 b1 b2 ... of one training batch.
+
+    The sentences are tokenized once, before the loop; here they are only repeated (ESimCSE),
+    given their special tokens and padded to the longest row of the batch.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, method: str, max_seq_len: int, dup_rate: float = 0.32,
+                 repeat_both_views: bool = False, seed: int = 0):
+        self.encoder, self.method, self.max_seq_len = encoder, method, max_seq_len
+        self.dup_rate, self.repeat_both_views = dup_rate, repeat_both_views
+        self.rng = random.Random(seed)
+
+    def views(self, body: list[int]) -> tuple[list[int], list[int]]:
+        if self.method != "esimcse":
+            return body, body  # SimCSE/DiffCSE: the same tokens twice; dropout makes the difference
+        second = augment.word_repetition(body, self.dup_rate, self.rng)
+        first = augment.word_repetition(body, self.dup_rate, self.rng) if self.repeat_both_views else body
+        return first, second
+
+    def __call__(self, bodies: Sequence[list[int]]) -> dict[str, torch.Tensor]:
+        rows = [row for body in bodies for row in self.views(body)]  # 2B rows, interleaved
+        return self.encoder.pad(rows, self.max_seq_len)  # input_ids, attention_mask: (2B, L)
+
+
+def batch_indices(texts: Sequence[str], batch_size: int, generator: torch.Generator):
+    """Yield one epoch of shuffled batches as index lists, identical sentences removed per batch.
+
+    Returns the batches and the number of duplicates removed. The last batch may be smaller;
+    a batch left with fewer than 2 distinct sentences is merged into the previous one.
+    """
+    order = torch.randperm(len(texts), generator=generator).tolist()
+    batches, removed = [], 0
+    for start in range(0, len(order), batch_size):
+        seen, batch = set(), []
+        for i in order[start:start + batch_size]:
+            if texts[i] in seen:
+                removed += 1
+            else:
+                seen.add(texts[i])
+                batch.append(i)
+        if len(batch) < 2 and batches:
+            batches[-1].extend(i for i in batch if texts[i] not in {texts[j] for j in batches[-1]})
+        elif len(batch) >= 2:
+            batches.append(batch)
+    return batches, removed
+
+
+# ------------------------------------------------------------------------------------------------
+# Building the pieces
+# ------------------------------------------------------------------------------------------------
+
+def build_objective(args: TrainingArguments, encoder: SentenceEncoder) -> SimCSE:
+    """The method's module (SimCSE, ESimCSE or DiffCSE) around ``encoder``."""
+    if args.method == "simcse":
+        return SimCSE(encoder, args.temperature, args.margin)
+    if args.method == "esimcse":
+        return ESimCSE(encoder, args.temperature, args.margin, args.queue_size, args.momentum)
+    from transformers import AutoModel
+
+    generator = load_generator(args.generator or args.model, encoder)
+    discriminator = AutoModel.from_pretrained(args.model, add_pooling_layer=False) \
+        if _accepts_pooling_flag(args.model) else AutoModel.from_pretrained(args.model)
+    return DiffCSE(encoder, generator, discriminator, args.temperature, args.margin, args.mask_ratio,
+                   args.lambda_rtd, seed=args.seed)
+
+
+def _accepts_pooling_flag(name_or_path: str) -> bool:
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name_or_path).model_type in ("bert", "ernie", "roberta")
+
+
+def save_checkpoint(encoder: SentenceEncoder, save_dir: str, args: TrainingArguments, history: History) -> str:
+    """Write a checkpoint atomically: into a temporary directory, then renamed over ``save_dir``.
+
+    Contents: ``save_pretrained`` output (safetensors + tokenizer + pooler settings), the run's
+    arguments (``training_args.json``), the metric history (``history.json``) and ``curves.png``.
+    """
+    from .plots import plot_history
+
+    parent = os.path.dirname(os.path.abspath(save_dir))
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{os.path.abspath(save_dir)}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    encoder.save_pretrained(tmp)
+    with open(os.path.join(tmp, "training_args.json"), "w", encoding="utf-8") as f:
+        json.dump(dataclasses.asdict(args), f, indent=2, ensure_ascii=False)
+    with open(os.path.join(tmp, "history.json"), "w", encoding="utf-8") as f:
+        json.dump(history.as_dict(), f, indent=2, ensure_ascii=False)
+    figure = plot_history(history.as_dict())
+    figure.savefig(os.path.join(tmp, "curves.png"), dpi=100)
+    _close(figure)
+    old = f"{os.path.abspath(save_dir)}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if os.path.exists(save_dir):
+        os.replace(save_dir, old)
+    os.replace(tmp, save_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return save_dir
+
+
+def _close(figure) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop
+# ------------------------------------------------------------------------------------------------
+
+def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] | None = None,
+          dev_pairs: Sequence[tuple] | None = None, encoder: SentenceEncoder | None = None,
+          on_log: Callable[[dict], None] | None = None, on_evaluate: Callable[[dict], None] | None = None,
+          **overrides) -> TrainResult:
+    """Train a sentence encoder with SimCSE, ESimCSE or DiffCSE; return the encoder and its history.
+
+    Args:
+        args: a :class:`TrainingArguments`; keyword ``overrides`` change single fields
+            (``train(method="esimcse", max_steps=50, ...)``).
+        train_texts / dev_pairs: data given directly instead of ``train_path`` / ``dev_path``.
+        encoder: an already loaded :class:`SentenceEncoder` (otherwise ``args.model`` is loaded).
+        on_log(record) / on_evaluate(record): called at each logging step / evaluation, e.g. to draw
+            live curves in a notebook.
+    """
+    args = dataclasses.replace(args or TrainingArguments(), **overrides)
+    if train_texts is not None and args.train_path is None:
+        args.train_path = "<train_texts>"
+    args.validate()
+
+    # ---- data first: a bad file fails before any model is loaded ----
+    texts = list(train_texts) if train_texts is not None else read_train_texts(args.train_path)
+    if not texts:
+        raise ValueError("train_texts is empty: give at least one batch of sentences.")
+    if len(texts) < args.batch_size:
+        raise ValueError(f"{args.train_path}: {len(texts)} sentences, fewer than one batch of {args.batch_size}. "
+                         f"Use --batch_size {max(2, len(texts))} or less, or more data.")
+    if dev_pairs is None and args.dev_path:
+        dev_pairs = read_pairs(args.dev_path)
+
+    seed_everything(args.seed)
+    device = pick_device(args.device)
+    precision = pick_precision(device, args.precision)
+
+    if encoder is None:
+        encoder = SentenceEncoder.from_pretrained(args.model, pooler=args.pooler, dropout=args.dropout,
+                                                  mlp_only_train=args.mlp_only_train, projector=args.projector,
+                                                  max_seq_len=args.max_seq_len)
+    elif args.dropout is not None:
+        from .models import set_dropout
+        set_dropout(encoder.backbone, args.dropout)
+    encoder.check_max_seq_len(args.max_seq_len)
+    encoder.max_seq_len = args.max_seq_len
+    objective = build_objective(args, encoder).to(device)
+    if args.method == "diffcse" and precision != "fp32":
+        objective.generator.half()  # frozen, inference only: half precision is enough
+    objective.train()
+
+    # ---- tokenize once ----
+    bodies = encoder.body_ids(texts)
+    limit = encoder.max_body_len(args.max_seq_len)
+    truncated = sum(len(b) > limit for b in bodies)
+    bodies = [b[:limit] for b in bodies]
+    if truncated:
+        logger.warning("%d of %d sentences are longer than max_seq_len=%d and were truncated.",
+                       truncated, len(texts), args.max_seq_len)
+    views = ViewBuilder(encoder, args.method, args.max_seq_len, args.dup_rate, args.repeat_both_views, args.seed)
+    shuffle = torch.Generator().manual_seed(args.seed)
+    steps_per_epoch = math.ceil(len(texts) / args.batch_size)
+    total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
+
+    # ---- optimizer ----
+    from transformers import get_linear_schedule_with_warmup
+
+    trainable = [p for p in objective.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay,
+                                  fused=device.type == "cuda")
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+
+    history = History()
+    best_metric, best_dir = None, None
+    img_dir = args.img_log_dir or args.save_dir
+    logger.info("method=%s device=%s precision=%s steps=%d sentences=%d truncated=%d", args.method, device,
+                precision, total_steps, len(texts), truncated)
+
+    def evaluate(step: int) -> None:
+        nonlocal best_metric, best_dir
+        metrics = evaluate_pairs(encoder, dev_pairs, threshold=args.threshold, batch_size=args.eval_batch_size)
+        record = {"step": step, **metrics}
+        history.eval.append(record)
+        if is_better(metrics.get(args.metric), best_metric, args.metric):
+            best_metric = metrics[args.metric]
+            best_dir = save_checkpoint(encoder, os.path.join(args.save_dir, "best"), args, history)
+        if on_evaluate:
+            on_evaluate(record)
+
+    from tqdm.auto import tqdm
+
+    progress = tqdm(total=total_steps, desc=args.method, disable=not args.progress_bar)
+    window = {"loss": torch.zeros((), device=device), "steps": 0, "sentences": 0, "duplicates": 0,
+              "start": time.perf_counter(), "parts": {}}
+    first_bad_step = torch.full((), -1, dtype=torch.long, device=device)  # no host sync per step on GPU
+    step, epoch = 0, 0
+
+    def check_finite(step: int) -> None:
+        bad = int(first_bad_step)
+        if bad >= 0:
+            raise FloatingPointError(
+                f"The loss became NaN or infinite at step {bad} (method={args.method}, lr={args.learning_rate}, "
+                f"precision={precision}). Training stopped; checkpoints already written in {args.save_dir} are "
+                "unchanged. Try a lower --learning_rate, --precision fp32, or check the data.")
+
+    while step < total_steps:
+        batches, removed = batch_indices(texts, args.batch_size, shuffle)
+        window["duplicates"] += removed
+        for index in batches:
+            if step >= total_steps:
+                break
+            batch = {k: v.to(device, non_blocking=True) for k, v in views([bodies[i] for i in index]).items()}
+            with autocast(device, precision):
+                out = objective(batch)
+            loss = out["loss"]
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            objective.after_optimizer_step()
+            step += 1
+
+            detached = loss.detach()
+            first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(detached),
+                                         torch.full_like(first_bad_step, step), first_bad_step)
+            window["loss"] += detached.float()
+            for name in ("contrastive", "rtd"):
+                if name in out and out is not None:
+                    window["parts"][name] = window["parts"].get(name, 0) + out[name].float()
+            window["steps"] += 1
+            window["sentences"] += len(index)
+            progress.update(1)
+            if device.type == "cpu":
+                check_finite(step)
+
+            if step % args.logging_steps == 0 or step == total_steps:
+                check_finite(step)
+                elapsed = time.perf_counter() - window["start"]
+                record = {"step": step, "epoch": epoch + 1, "loss": float(window["loss"]) / window["steps"],
+                          **{k: float(v) / window["steps"] for k, v in window["parts"].items()},
+                          "learning_rate": scheduler.get_last_lr()[0],
+                          "steps_per_s": window["steps"] / elapsed, "sentences_per_s": window["sentences"] / elapsed,
+                          "duplicates_removed": window["duplicates"], "truncated": truncated}
+                history.log.append(record)
+                progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}")
+                if on_log:
+                    on_log(record)
+                window.update(loss=torch.zeros((), device=device), steps=0, sentences=0, duplicates=0,
+                              start=time.perf_counter(), parts={})
+            if dev_pairs is not None and (step % args.valid_steps == 0 or step == total_steps):
+                check_finite(step)
+                evaluate(step)
+        epoch += 1
+    progress.close()
+
+    last_dir = save_checkpoint(encoder, os.path.join(args.save_dir, "last"), args, history)
+    if best_dir is not None:  # the best checkpoint's history stops at its step; store the full one too
+        with open(os.path.join(best_dir, "history_full.json"), "w", encoding="utf-8") as f:
+            json.dump(history.as_dict(), f, indent=2, ensure_ascii=False)
+    os.makedirs(img_dir, exist_ok=True)
+    shutil.copyfile(os.path.join(last_dir, "curves.png"), os.path.join(img_dir, args.img_log_name))
+    encoder.eval()
+    return TrainResult(encoder=encoder, history=history.as_dict(), best_dir=best_dir, last_dir=last_dir,
+                       best_metric=best_metric)
+
+
+# ------------------------------------------------------------------------------------------------
+# Command line
+# ------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """One flag per field of :class:`TrainingArguments` (``--name value``; booleans ``--x/--no-x``)."""
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    for f in dataclasses.fields(TrainingArguments):
+        flag = f"--{f.name}"
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            kind = {"int": int, "float": float}.get(str(f.type), None)
+            if kind is None:
+                kind = float if "float" in str(f.type) else int if str(f.type).startswith("int") else str
+            choices = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS,
+                       "precision": PRECISIONS}.get(f.name)
+            parser.add_argument(flag, type=kind, default=f.default, choices=choices)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = TrainingArguments(**vars(build_parser().parse_args(argv)))
+    try:
+        result = train(args, on_log=lambda r: logger.info(
+            "step %d loss %.4f lr %.2e %.1f steps/s %.0f sentences/s", r["step"], r["loss"], r["learning_rate"],
+            r["steps_per_s"], r["sentences_per_s"]),
+            on_evaluate=lambda r: logger.info("step %d eval %s", r["step"], {
+                k: round(v, 4) for k, v in r.items() if isinstance(v, float)}))
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"saved: {result.last_dir}" + (f" (best {args.metric} {result.best_metric:.4f}: {result.best_dir})"
+                                          if result.best_dir else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
