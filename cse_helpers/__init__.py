@@ -7,4 +7,14 @@ Modules, one concept each: ``data`` (files and LCQMC), ``augment`` (word repetit
 built offline from a config).
 """
 
+import os
+
 __version__ = "0.1.0"
+
+#: The small Chinese encoder shipped inside the package (a directory in the Hugging Face layout).
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_model")
+
+
+def default_model_available() -> bool:
+    """True when the shipped default model is present (it is package data)."""
+    return os.path.isfile(os.path.join(DEFAULT_MODEL, "config.json"))

@@ -88,8 +88,8 @@ def evaluate_pairs(encoder, pairs_or_path, threshold: float = 0.5, batch_size: i
     gradients. A set with a single class gives NaN for the correlations, with a warning. With
     ``return_scores=True`` the cosine scores are included under ``"scores"``.
     """
-    pairs = read_pairs(pairs_or_path) if isinstance(pairs_or_path, (str, bytes)) or hasattr(pairs_or_path, "__fspath__") \
-        else list(pairs_or_path)
+    is_path = isinstance(pairs_or_path, (str, bytes)) or hasattr(pairs_or_path, "__fspath__")
+    pairs = read_pairs(pairs_or_path) if is_path else list(pairs_or_path)
     if not pairs:
         raise ValueError("evaluate_pairs got no pairs.")
     texts_a, texts_b = [p[0] for p in pairs], [p[1] for p in pairs]

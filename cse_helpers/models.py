@@ -136,7 +136,8 @@ class SentenceEncoder(nn.Module):
                       max_seq_len=max_seq_len or saved.get("max_seq_len", 64),
                       name_or_path=str(name_or_path))
         head_path = os.path.join(str(name_or_path), HEAD_NAME)
-        if encoder.head is not None and os.path.isfile(head_path) and saved.get("projector", "mlp") == encoder.projector:
+        same_head = saved.get("projector", "mlp") == encoder.projector
+        if encoder.head is not None and os.path.isfile(head_path) and same_head:
             from safetensors.torch import load_file
             encoder.head.load_state_dict(load_file(head_path))
         if dropout is not None:

@@ -83,3 +83,29 @@ def build_tiny_model(out_dir: str, texts: Iterable[str], model_type: str = "bert
     torch.manual_seed(seed)
     model_class(config).save_pretrained(out_dir)
     return out_dir
+
+
+def main(argv=None) -> int:
+    """``python -m cse_helpers.tiny --out DIR``: build a tiny model from the sample data, offline."""
+    import argparse
+
+    from .data import read_pairs, read_train_texts
+
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tiny", description=main.__doc__)
+    parser.add_argument("--out", required=True, help="directory to write the model to")
+    parser.add_argument("--train_path", default=os.path.join("data", "train.txt"))
+    parser.add_argument("--dev_path", default=os.path.join("data", "dev.tsv"))
+    parser.add_argument("--model_type", default="bert", choices=("bert", "ernie"))
+    parser.add_argument("--hidden_size", type=int, default=64)
+    parser.add_argument("--num_hidden_layers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    texts = list(read_train_texts(args.train_path)) + [s for a, b, _ in read_pairs(args.dev_path) for s in (a, b)]
+    build_tiny_model(args.out, texts, model_type=args.model_type, seed=args.seed, hidden_size=args.hidden_size,
+                     num_hidden_layers=args.num_hidden_layers, num_attention_heads=2)
+    print(f"tiny {args.model_type} model written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -38,7 +38,7 @@ import torch
 from . import augment
 from .data import read_pairs, read_train_texts
 from .evaluate import evaluate_pairs, is_better
-from .models import DiffCSE, ESimCSE, SentenceEncoder, SimCSE, load_generator, POOLERS, PROJECTORS
+from .models import POOLERS, PROJECTORS, DiffCSE, ESimCSE, SentenceEncoder, SimCSE, load_generator
 from .runtime import PRECISIONS, autocast, pick_device, pick_precision, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class TrainingArguments:
     seed: int = 42
     device: str | None = None
     precision: str = "auto"
+    torch_compile: bool = False  # torch.compile the encoder's backbone (see benchmarks/RESULTS.md for when it pays)
     progress_bar: bool = True
 
     def validate(self) -> None:
@@ -292,6 +293,8 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
     if args.method == "diffcse" and precision != "fp32":
         objective.generator.half()  # frozen, inference only: half precision is enough
     objective.train()
+    if args.torch_compile:  # in place (parameter names unchanged); dynamic: padded lengths vary per batch
+        encoder.backbone.compile(dynamic=True)
 
     # ---- tokenize once ----
     bodies = encoder.body_ids(texts)

@@ -1,0 +1,37 @@
+# Two entry points, each with its own virtual environment made from the project's own files:
+#   make demo   -> .venv       (the package and its runtime dependencies) then a short offline training run
+#   make test   -> .venv-test  (the same plus the test tools) then the test suite, offline, on the CPU
+# torch is installed first, pinned to the CPU build this project is tested with, unless the
+# environment already has a torch (never reinstall the one Colab ships).
+
+PYTHON ?= python3
+TORCH_VERSION ?= 2.13.0
+OFFLINE = HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error
+
+.PHONY: demo test lint course clean
+
+define make_env
+	$(PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install -q --upgrade pip
+	$(1)/bin/python -c "import torch" 2>/dev/null || $(1)/bin/python -m pip install -q "torch==$(TORCH_VERSION)"
+	$(1)/bin/python -m pip install -q -e "$(2)"
+	touch $(1)/.installed
+endef
+
+.venv/.installed: requirements.txt pyproject.toml
+	$(call make_env,.venv,.)
+
+.venv-test/.installed: requirements.txt pyproject.toml
+	$(call make_env,.venv-test,.[dev])
+
+demo: .venv/.installed
+	$(OFFLINE) .venv/bin/python -m cse_helpers.demo
+
+test: .venv-test/.installed
+	$(OFFLINE) .venv-test/bin/python -m pytest -q
+
+lint: .venv-test/.installed
+	.venv-test/bin/python -m ruff check cse_helpers tests benchmarks
+
+clean:
+	rm -rf .venv .venv-test runs

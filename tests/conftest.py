@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny BERT and ERNIE models built offline from configs, and the sample data."""
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.tiny import build_tiny_model  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_TRAIN = os.path.join(ROOT, "data", "train.txt")
+SAMPLE_DEV = os.path.join(ROOT, "data", "dev.tsv")
+TUTORIAL_PAIRS = [("男孩喝女孩的故事", "怎样才知道是生男孩还是女孩"),
+                  ("这种图片是用什么软件制作的?", "这种图片制作是用什么软件呢?")]
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def sample_texts():
+    return read_train_texts(SAMPLE_TRAIN)
+
+
+@pytest.fixture(scope="session")
+def sample_pairs():
+    return read_pairs(SAMPLE_DEV)
+
+
+def _corpus(texts, pairs):
+    return list(texts) + [s for a, b, _ in pairs for s in (a, b)] + [s for p in TUTORIAL_PAIRS for s in p]
+
+
+@pytest.fixture(scope="session", params=["bert", "ernie"])
+def tiny_model_dir(request, tmp_path_factory, sample_texts, sample_pairs):
+    """A tiny BERT and a tiny ERNIE (hidden 32, 2 layers), each with a character vocabulary."""
+    out = tmp_path_factory.mktemp(f"tiny-{request.param}")
+    return build_tiny_model(str(out), _corpus(sample_texts, sample_pairs), model_type=request.param,
+                            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory, sample_texts, sample_pairs):
+    out = tmp_path_factory.mktemp("tiny-bert-only")
+    return build_tiny_model(str(out), _corpus(sample_texts, sample_pairs), model_type="bert",
+                            hidden_size=32, num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64)

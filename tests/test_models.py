@@ -1,0 +1,202 @@
+import pytest
+import torch
+from transformers import AutoModel, AutoModelForMaskedLM
+
+from cse_helpers.losses import info_nce
+from cse_helpers.models import (
+    POOLERS,
+    DiffCSE,
+    EmbeddingQueue,
+    ESimCSE,
+    MomentumEncoder,
+    SentenceEncoder,
+    SimCSE,
+    load_generator,
+    mask_tokens,
+)
+from cse_helpers.tiny import build_tiny_model
+
+SHORT, LONG = "今天天气很好", "今天天气很好，我们一起去公园散步吧，怎么样？"
+
+
+@pytest.mark.parametrize("pooler", POOLERS)
+def test_padding_does_not_change_an_embedding(tiny_model_dir, pooler):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, pooler=pooler, mlp_only_train=False).eval()
+    alone = encoder.pad(encoder.body_ids([SHORT]))
+    together = encoder.pad(encoder.body_ids([SHORT, LONG]))
+    assert together["input_ids"].shape[1] > alone["input_ids"].shape[1]  # SHORT is padded in the batch
+    with torch.no_grad():
+        z_alone = encoder(**alone)[0]
+        z_padded = encoder(**together)[0]
+    torch.testing.assert_close(z_padded, z_alone, atol=1e-5, rtol=1e-5)
+
+
+def test_dropout_on_in_training_and_off_in_evaluation(tiny_model_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, dropout=0.3)
+    assert encoder.backbone.config.hidden_dropout_prob == 0.3
+    batch = encoder.pad(encoder.body_ids([SHORT, LONG]))
+    encoder.train()
+    with torch.no_grad():
+        first, second = encoder(**batch), encoder(**batch)
+    assert (first - second).abs().max() > 1e-3  # two passes of one batch differ: the two views of SimCSE
+    encoder.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(encoder(**batch), encoder(**batch))
+    no_dropout = SentenceEncoder.from_pretrained(tiny_model_dir, dropout=0.0).train()
+    with torch.no_grad():
+        torch.testing.assert_close(no_dropout(**batch), no_dropout(**batch))
+
+
+def test_encode_deduplicates_keeps_order_and_restores_mode(tiny_model_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, dropout=0.3).train()
+    texts = [LONG, SHORT, LONG, "你好"]
+    z = encoder.encode(texts, batch_size=2)
+    assert z.shape == (4, encoder.hidden_size)
+    torch.testing.assert_close(z[0], z[2])
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(4))
+    assert encoder.training  # put back as it was
+    single = encoder.encode([SHORT])  # eval mode inside: no dropout noise
+    torch.testing.assert_close(single[0], z[1], atol=1e-5, rtol=1e-5)
+    with pytest.raises(TypeError, match="list of sentences"):
+        encoder.encode(SHORT)
+
+
+@pytest.mark.parametrize("mlp_only_train, projector", [(True, "mlp"), (False, "mlp"), (False, "bn")])
+def test_save_and_load_back(tiny_model_dir, tmp_path, mlp_only_train, projector):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, mlp_only_train=mlp_only_train, projector=projector)
+    with torch.no_grad():  # make the head non-trivial so a lost head would show
+        for p in encoder.head.parameters():
+            p.add_(0.5)
+    encoder.train()
+    encoder(**encoder.pad(encoder.body_ids([SHORT, LONG, "你好"])))  # BatchNorm running stats move
+    before = encoder.encode([SHORT, LONG])
+    encoder.save_pretrained(str(tmp_path))
+    loaded = SentenceEncoder.from_pretrained(str(tmp_path))
+    assert (loaded.pooler, loaded.mlp_only_train, loaded.projector) == ("cls", mlp_only_train, projector)
+    torch.testing.assert_close(loaded.encode([SHORT, LONG]), before)
+    if mlp_only_train:  # plain transformers users get the same vector: the [CLS] of the last layer
+        plain = AutoModel.from_pretrained(str(tmp_path)).eval()
+        batch = loaded.pad(loaded.body_ids([SHORT]))
+        with torch.no_grad():
+            cls = plain(**batch).last_hidden_state[:, 0]
+        torch.testing.assert_close(torch.nn.functional.normalize(cls, dim=-1)[0], before[0], atol=1e-5, rtol=1e-5)
+
+
+def test_bad_settings_are_refused(tiny_model_dir):
+    with pytest.raises(ValueError, match="pooler='avg' is not one of cls"):
+        SentenceEncoder.from_pretrained(tiny_model_dir, pooler="avg")
+    with pytest.raises(ValueError, match="max_seq_len=100 is above this model's limit of 64"):
+        SentenceEncoder.from_pretrained(tiny_model_dir, max_seq_len=100)
+    with pytest.raises(ValueError, match="dropout=1.0"):
+        SentenceEncoder.from_pretrained(tiny_model_dir, dropout=1.0)
+
+
+def test_simcse_encodes_both_views_in_one_forward_pass(tiny_model_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, dropout=0.1)
+    calls = []
+    encoder.backbone.register_forward_hook(lambda module, args, kwargs_out: calls.append(1))
+    rows = [b for body in encoder.body_ids([SHORT, LONG, "你好"]) for b in (body, body)]
+    out = SimCSE(encoder).train()(encoder.pad(rows))
+    assert len(calls) == 1 and out["loss"].requires_grad and out["loss"].item() > 0
+
+
+def test_queue_is_first_in_first_out():
+    queue = EmbeddingQueue(size=5)
+    for step in range(4):
+        queue.enqueue(torch.full((2, 3), float(step)))
+    # 8 rows went in; the newest 5 stay, oldest first: step 1 (one row), 2, 2, 3, 3
+    assert queue.embeddings[:, 0].tolist() == [1.0, 2.0, 2.0, 3.0, 3.0]
+    assert len(EmbeddingQueue(size=0)) == 0
+
+
+def test_momentum_update_is_an_exponential_moving_average(tiny_model_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir)
+    momentum = MomentumEncoder(encoder, momentum=0.9)
+    old = [p.clone() for p in momentum.encoder.parameters()]
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(1.0)
+    momentum.update(encoder)
+    for p_m, p_old, p in zip(momentum.encoder.parameters(), old, encoder.parameters()):
+        torch.testing.assert_close(p_m, 0.9 * p_old + 0.1 * p)
+    momentum.train()
+    assert not momentum.encoder.training and not any(p.requires_grad for p in momentum.encoder.parameters())
+
+
+def test_esimcse_uses_the_previous_batches_as_extra_negatives(tiny_model_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, dropout=0.0)  # deterministic views
+    objective = ESimCSE(encoder, queue_size=4, momentum=0.995).train()
+    assert not objective.momentum_encoder.encoder.training
+    batches = [[SHORT, LONG, "你好"], ["怎么减肥", "蛋黄可以多吃吗", "我喜欢你"]]
+    padded = [encoder.pad([b for body in encoder.body_ids(t) for b in (body, body)]) for t in batches]
+    first = objective(padded[0])
+    assert len(objective.queue) == 3  # the first batch's sentences, enqueued after its loss
+    z1, z2 = objective.embed_views(padded[0])
+    torch.testing.assert_close(first["loss"], info_nce(z1, z2))  # first step: no queue yet
+    queue_before = objective.queue.embeddings.clone()
+    second = objective(padded[1])
+    z1, z2 = objective.embed_views(padded[1])
+    torch.testing.assert_close(second["loss"], info_nce(z1, z2, queue=queue_before))
+    assert len(objective.queue) == 4  # capped at queue_size
+
+
+def test_mask_tokens_follows_80_10_10():
+    ids = torch.full((200, 100), 7)
+    maskable = torch.ones_like(ids, dtype=torch.bool)
+    maskable[:, :2] = False
+    masked, selected = mask_tokens(ids, maskable, mask_token_id=4, vocab_size=1000, mask_ratio=0.3,
+                                   generator=torch.Generator().manual_seed(0))
+    assert not selected[:, :2].any()
+    rate = selected[:, 2:].float().mean().item()
+    assert 0.28 < rate < 0.32
+    chosen = masked[selected]
+    assert 0.77 < (chosen == 4).float().mean() < 0.83
+    assert 0.08 < ((chosen != 4) & (chosen != 7)).float().mean() < 0.12  # random tokens (rarely 7 by chance)
+    assert torch.equal(masked[~selected], ids[~selected])
+
+
+def make_diffcse(model_dir, **kwargs):
+    encoder = SentenceEncoder.from_pretrained(model_dir, dropout=0.1)
+    generator = load_generator(model_dir, encoder)
+    discriminator = AutoModel.from_pretrained(model_dir)
+    return DiffCSE(encoder, generator, discriminator, seed=0, **kwargs).train()
+
+
+def test_rtd_labels_mark_replaced_real_tokens_and_ignore_padding(tiny_model_dir):
+    objective = make_diffcse(tiny_model_dir, mask_ratio=0.5)
+    assert not objective.generator.training
+    encoder = objective.encoder
+    batch = encoder.pad(encoder.body_ids([SHORT, LONG]))
+    edited, labels, maskable = objective.replace_tokens(batch["input_ids"], batch["attention_mask"])
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    assert (labels[mask == 0] == -100).all()  # padding
+    assert (labels[:, 0] == -100).all()  # [CLS]
+    sep = ids == encoder.tokenizer.sep_token_id
+    assert (labels[sep] == -100).all() and torch.equal(edited[sep], ids[sep])
+    real = maskable
+    assert torch.equal(labels[real], (edited[real] != ids[real]).long())
+    assert labels[real].sum() > 0  # a random generator replaces plenty
+
+
+def test_rtd_gradient_reaches_the_sentence_encoder(tiny_model_dir):
+    objective = make_diffcse(tiny_model_dir)
+    encoder = objective.encoder
+    rows = [b for body in encoder.body_ids([SHORT, LONG, "你好"]) for b in (body, body)]
+    batch = encoder.pad(rows)
+    z1, _ = objective.embed_views(batch)
+    rtd = objective.rtd_loss(z1, batch["input_ids"][::2], batch["attention_mask"][::2])
+    rtd.backward()
+    grad = encoder.backbone.embeddings.word_embeddings.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+    out = objective(batch)
+    torch.testing.assert_close(out["loss"], out["contrastive"] + 0.005 * out["rtd"])
+
+
+def test_generator_with_another_vocabulary_is_refused(tiny_model_dir, tmp_path):
+    other = build_tiny_model(str(tmp_path / "other"), ["完全不同的词表"], hidden_size=32, num_hidden_layers=1,
+                             num_attention_heads=2, max_position_embeddings=64)
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir)
+    with pytest.raises(ValueError, match="does not share the encoder's vocabulary"):
+        load_generator(other, encoder)
+    with pytest.raises(ValueError, match="must share the tokenizer"):
+        DiffCSE(encoder, AutoModelForMaskedLM.from_pretrained(other), AutoModel.from_pretrained(tiny_model_dir))
