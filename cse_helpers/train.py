@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
 import os
 import random
 import shutil
@@ -36,9 +35,10 @@ from dataclasses import dataclass, field
 import torch
 
 from . import augment
+from .checkpoint import STATE_DIR, list_training_states, load_training_state, save_export, save_training_state
 from .data import read_pairs, read_train_texts
 from .evaluate import evaluate_pairs, is_better
-from .models import POOLERS, PROJECTORS, DiffCSE, ESimCSE, SentenceEncoder, SimCSE, load_generator
+from .models import POOLERS, PROJECTORS, DiffCSE, ESimCSE, SentenceEncoder, SimCSE, load_generator, set_dropout
 from .runtime import PRECISIONS, autocast, pick_device, pick_precision, seed_everything
 
 logger = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ class TrainingArguments:
     seed: int = 42
     device: str | None = None
     precision: str = "auto"
+    save_steps: int = 0  # > 0: save the full training state every N steps (and at the end) for --resume
+    save_total_limit: int = 2  # how many of those training states to keep (newest first)
+    resume: bool = False  # continue from the newest complete training state in save_dir/checkpoints
     torch_compile: bool = False  # torch.compile the encoder's backbone (see benchmarks/RESULTS.md for when it pays)
     progress_bar: bool = True
 
@@ -99,7 +102,7 @@ class TrainingArguments:
         if self.batch_size < 2:
             raise ValueError(f"batch_size={self.batch_size}: contrastive learning needs at least 2 sentences per "
                              "batch (the other sentences are the negatives); SimCSE uses 64.")
-        for name in ("logging_steps", "valid_steps", "num_train_epochs", "eval_batch_size"):
+        for name in ("logging_steps", "valid_steps", "num_train_epochs", "eval_batch_size", "save_total_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: it must be >= 1.")
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -208,39 +211,52 @@ def _accepts_pooling_flag(name_or_path: str) -> bool:
     return AutoConfig.from_pretrained(name_or_path).model_type in ("bert", "ernie", "roberta")
 
 
-def save_checkpoint(encoder: SentenceEncoder, save_dir: str, args: TrainingArguments, history: History) -> str:
-    """Write a checkpoint atomically: into a temporary directory, then renamed over ``save_dir``.
+def largest_batch_that_fits(objective: SimCSE, batch: dict, precision: str) -> int | None:
+    """After an out-of-memory error: the largest half, quarter, ... of ``batch`` whose forward and
+    backward pass fit, tried on the batch that failed (rows come in pairs of views). None if none does.
 
-    Contents: ``save_pretrained`` output (safetensors + tokenizer + pooler settings), the run's
-    arguments (``training_args.json``), the metric history (``history.json``) and ``curves.png``.
+    The optimizer's state is not included, so leave some room below the figure.
     """
-    from .plots import plot_history
-
-    parent = os.path.dirname(os.path.abspath(save_dir))
-    os.makedirs(parent, exist_ok=True)
-    tmp = f"{os.path.abspath(save_dir)}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    encoder.save_pretrained(tmp)
-    with open(os.path.join(tmp, "training_args.json"), "w", encoding="utf-8") as f:
-        json.dump(dataclasses.asdict(args), f, indent=2, ensure_ascii=False)
-    with open(os.path.join(tmp, "history.json"), "w", encoding="utf-8") as f:
-        json.dump(history.as_dict(), f, indent=2, ensure_ascii=False)
-    figure = plot_history(history.as_dict())
-    figure.savefig(os.path.join(tmp, "curves.png"), dpi=100)
-    _close(figure)
-    old = f"{os.path.abspath(save_dir)}.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if os.path.exists(save_dir):
-        os.replace(save_dir, old)
-    os.replace(tmp, save_dir)
-    shutil.rmtree(old, ignore_errors=True)
-    return save_dir
+    sentences = batch["input_ids"].size(0) // 2
+    size = sentences // 2
+    while size >= 2:
+        objective.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        try:
+            with autocast(batch["input_ids"].device, precision):
+                loss = objective({k: v[: 2 * size] for k, v in batch.items()})["loss"]
+            loss.backward()
+            return size
+        except torch.cuda.OutOfMemoryError:
+            size //= 2
+        finally:
+            objective.zero_grad(set_to_none=True)
+    return None
 
 
-def _close(figure) -> None:
-    import matplotlib.pyplot as plt
+def _check_dev_pairs(dev_pairs, args: TrainingArguments) -> None:
+    labels = {p[2] for p in dev_pairs}
+    if len(labels) < 2 and args.metric not in ("alignment", "uniformity"):
+        where = args.dev_path or "dev_pairs"
+        raise ValueError(f"{where}: all {len(dev_pairs)} pairs have the label {labels.pop()}, so "
+                         f"{args.metric} is undefined and no best checkpoint could be chosen. Give a dev set with "
+                         "both classes (LCQMC's dev.tsv, or data/dev.tsv).")
 
-    plt.close(figure)
+
+@dataclass
+class LoopState:
+    """Where the loop is: what a resumed run needs besides weights and optimizer."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0  # batches of the current epoch already done
+    best_metric: float | None = None
+    best_dir: str | None = None
+    window: dict = field(default_factory=dict)  # sums of the current logging window (python floats)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -260,6 +276,10 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
         encoder: an already loaded :class:`SentenceEncoder` (otherwise ``args.model`` is loaded).
         on_log(record) / on_evaluate(record): called at each logging step / evaluation, e.g. to draw
             live curves in a notebook.
+
+    With ``save_steps=N`` the full training state is saved every N steps (and at the end) under
+    ``save_dir/checkpoints``; ``resume=True`` continues from the newest complete one, and the
+    resumed run ends as the uninterrupted one would (same losses, same weights).
     """
     args = dataclasses.replace(args or TrainingArguments(), **overrides)
     if train_texts is not None and args.train_path is None:
@@ -275,6 +295,8 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                          f"Use --batch_size {max(2, len(texts))} or less, or more data.")
     if dev_pairs is None and args.dev_path:
         dev_pairs = read_pairs(args.dev_path)
+    if dev_pairs is not None:
+        _check_dev_pairs(dev_pairs, args)
 
     seed_everything(args.seed)
     device = pick_device(args.device)
@@ -285,7 +307,6 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                                                   mlp_only_train=args.mlp_only_train, projector=args.projector,
                                                   max_seq_len=args.max_seq_len)
     elif args.dropout is not None:
-        from .models import set_dropout
         set_dropout(encoder.backbone, args.dropout)
     encoder.check_max_seq_len(args.max_seq_len)
     encoder.max_seq_len = args.max_seq_len
@@ -306,7 +327,7 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                        truncated, len(texts), args.max_seq_len)
     views = ViewBuilder(encoder, args.method, args.max_seq_len, args.dup_rate, args.repeat_both_views, args.seed)
     shuffle = torch.Generator().manual_seed(args.seed)
-    steps_per_epoch = math.ceil(len(texts) / args.batch_size)
+    steps_per_epoch = len(batch_indices(texts, args.batch_size, torch.Generator().manual_seed(args.seed))[0])
     total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
 
     # ---- optimizer ----
@@ -314,36 +335,68 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
 
     trainable = [p for p in objective.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=args.learning_rate, weight_decay=args.weight_decay,
-                                  fused=device.type == "cuda")
+                                  fused=device.type in ("cuda", "cpu"))  # one kernel for all parameters
     scheduler = get_linear_schedule_with_warmup(optimizer, int(args.warmup_ratio * total_steps), total_steps)
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
 
     history = History()
-    best_metric, best_dir = None, None
+    state = LoopState()
+    epoch_start_shuffle = shuffle.get_state()
+    if args.resume:
+        saved = list_training_states(args.save_dir)
+        if saved:
+            trainer_state, rng = load_training_state(saved[-1], objective, optimizer, scheduler, scaler)
+            state = LoopState(**trainer_state["loop"])
+            history = History(**trainer_state["history"])
+            torch.set_rng_state(rng["torch"])
+            if device.type == "cuda" and "cuda" in rng:
+                torch.cuda.set_rng_state_all(rng["cuda"])
+            views.rng.setstate(rng["views"])
+            epoch_start_shuffle = rng["epoch_start_shuffle"]
+            if getattr(objective, "mask_generator", None) is not None:
+                objective.mask_generator.set_state(rng["mask"])
+            logger.info("Resuming from %s (step %d of %d).", saved[-1], state.step, total_steps)
+        else:
+            logger.info("resume: no complete checkpoint in %s; starting from step 0.",
+                        os.path.join(args.save_dir, STATE_DIR))
     img_dir = args.img_log_dir or args.save_dir
     logger.info("method=%s device=%s precision=%s steps=%d sentences=%d truncated=%d", args.method, device,
                 precision, total_steps, len(texts), truncated)
 
     def evaluate(step: int) -> None:
-        nonlocal best_metric, best_dir
         metrics = evaluate_pairs(encoder, dev_pairs, threshold=args.threshold, batch_size=args.eval_batch_size)
         record = {"step": step, **metrics}
         history.eval.append(record)
-        if is_better(metrics.get(args.metric), best_metric, args.metric):
-            best_metric = metrics[args.metric]
-            best_dir = save_checkpoint(encoder, os.path.join(args.save_dir, "best"), args, history)
+        if is_better(metrics.get(args.metric), state.best_metric, args.metric):
+            state.best_metric = metrics[args.metric]
+            state.best_dir = save_export(encoder, os.path.join(args.save_dir, "best"), args, history.as_dict())
         if on_evaluate:
             on_evaluate(record)
 
+    def save_state() -> None:
+        rng = {"torch": torch.get_rng_state(), "views": views.rng.getstate(),
+               "epoch_start_shuffle": epoch_start_shuffle}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        if getattr(objective, "mask_generator", None) is not None:
+            rng["mask"] = objective.mask_generator.get_state()
+        loop = state.as_dict()
+        loop["window"] = {k: float(v) if torch.is_tensor(v) else v for k, v in window.items() if k != "start"}
+        save_training_state(args.save_dir, state.step, objective, optimizer, scheduler, scaler, rng,
+                            {"loop": loop, "history": history.as_dict(), "args": dataclasses.asdict(args)},
+                            keep=args.save_total_limit)
+
     from tqdm.auto import tqdm
 
-    progress = tqdm(total=total_steps, desc=args.method, disable=not args.progress_bar)
-    window = {"loss": torch.zeros((), device=device), "steps": 0, "sentences": 0, "duplicates": 0,
-              "start": time.perf_counter(), "parts": {}}
+    progress = tqdm(total=total_steps, initial=state.step, desc=args.method, disable=not args.progress_bar)
+    restored = state.window or {}
+    window = {"loss": torch.tensor(restored.get("loss", 0.0), device=device), "steps": restored.get("steps", 0),
+              "sentences": restored.get("sentences", 0), "duplicates": restored.get("duplicates", 0),
+              "parts": {k: torch.tensor(v, device=device) for k, v in restored.get("parts", {}).items()},
+              "start": time.perf_counter()}
     first_bad_step = torch.full((), -1, dtype=torch.long, device=device)  # no host sync per step on GPU
-    step, epoch = 0, 0
 
-    def check_finite(step: int) -> None:
+    def check_finite() -> None:
         bad = int(first_bad_step)
         if bad >= 0:
             raise FloatingPointError(
@@ -351,43 +404,59 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                 f"precision={precision}). Training stopped; checkpoints already written in {args.save_dir} are "
                 "unchanged. Try a lower --learning_rate, --precision fp32, or check the data.")
 
-    while step < total_steps:
+    def optimizer_step(batch: dict) -> dict:
+        with autocast(device, precision):
+            out = objective(batch)
+        scaler.scale(out["loss"]).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        objective.after_optimizer_step()
+        return out
+
+    while state.step < total_steps:
+        shuffle.set_state(epoch_start_shuffle)  # a resumed run redraws the same order for this epoch
         batches, removed = batch_indices(texts, args.batch_size, shuffle)
-        window["duplicates"] += removed
-        for index in batches:
-            if step >= total_steps:
+        if state.batch_in_epoch == 0:
+            window["duplicates"] += removed
+        for index in batches[state.batch_in_epoch:]:
+            if state.step >= total_steps:
                 break
             batch = {k: v.to(device, non_blocking=True) for k, v in views([bodies[i] for i in index]).items()}
-            with autocast(device, precision):
-                out = objective(batch)
-            loss = out["loss"]
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, args.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            objective.after_optimizer_step()
-            step += 1
+            try:
+                out = optimizer_step(batch)
+            except torch.cuda.OutOfMemoryError:
+                fits = largest_batch_that_fits(objective, batch, precision)
+                advice = (f"--batch_size {fits} fits this batch's forward and backward pass (checked after the "
+                          "error); leave some room for the optimizer" if fits else "even 2 sentences do not fit")
+                raise RuntimeError(
+                    f"CUDA ran out of memory at step {state.step + 1} with batch_size={args.batch_size} "
+                    f"(rows padded to {batch['input_ids'].shape[1]} tokens): {advice}. A smaller --max_seq_len "
+                    f"also helps. Checkpoints in {args.save_dir} are unchanged.") from None
+            state.step += 1
+            state.batch_in_epoch += 1
 
-            detached = loss.detach()
+            detached = out["loss"].detach()
             first_bad_step = torch.where((first_bad_step < 0) & ~torch.isfinite(detached),
-                                         torch.full_like(first_bad_step, step), first_bad_step)
+                                         torch.full_like(first_bad_step, state.step), first_bad_step)
             window["loss"] += detached.float()
             for name in ("contrastive", "rtd"):
-                if name in out and out is not None:
+                if name in out:
                     window["parts"][name] = window["parts"].get(name, 0) + out[name].float()
             window["steps"] += 1
             window["sentences"] += len(index)
             progress.update(1)
             if device.type == "cpu":
-                check_finite(step)
+                check_finite()  # free on the CPU: stop at once
 
+            step = state.step
             if step % args.logging_steps == 0 or step == total_steps:
-                check_finite(step)
+                check_finite()
                 elapsed = time.perf_counter() - window["start"]
-                record = {"step": step, "epoch": epoch + 1, "loss": float(window["loss"]) / window["steps"],
+                record = {"step": step, "epoch": state.epoch + 1, "loss": float(window["loss"]) / window["steps"],
                           **{k: float(v) / window["steps"] for k, v in window["parts"].items()},
                           "learning_rate": scheduler.get_last_lr()[0],
                           "steps_per_s": window["steps"] / elapsed, "sentences_per_s": window["sentences"] / elapsed,
@@ -396,23 +465,29 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                 progress.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['learning_rate']:.2e}")
                 if on_log:
                     on_log(record)
-                window.update(loss=torch.zeros((), device=device), steps=0, sentences=0, duplicates=0,
-                              start=time.perf_counter(), parts={})
+                window.update(loss=torch.zeros((), device=device), steps=0, sentences=0, duplicates=0, parts={},
+                              start=time.perf_counter())
             if dev_pairs is not None and (step % args.valid_steps == 0 or step == total_steps):
-                check_finite(step)
+                check_finite()
                 evaluate(step)
-        epoch += 1
+            if args.save_steps > 0 and (step % args.save_steps == 0 or step == total_steps):
+                check_finite()
+                save_state()
+        if state.batch_in_epoch >= len(batches):
+            state.epoch += 1
+            state.batch_in_epoch = 0
+            epoch_start_shuffle = shuffle.get_state()
     progress.close()
 
-    last_dir = save_checkpoint(encoder, os.path.join(args.save_dir, "last"), args, history)
-    if best_dir is not None:  # the best checkpoint's history stops at its step; store the full one too
-        with open(os.path.join(best_dir, "history_full.json"), "w", encoding="utf-8") as f:
+    last_dir = save_export(encoder, os.path.join(args.save_dir, "last"), args, history.as_dict())
+    if state.best_dir is not None:  # the best export's history stops at its step; store the full one too
+        with open(os.path.join(state.best_dir, "history_full.json"), "w", encoding="utf-8") as f:
             json.dump(history.as_dict(), f, indent=2, ensure_ascii=False)
     os.makedirs(img_dir, exist_ok=True)
     shutil.copyfile(os.path.join(last_dir, "curves.png"), os.path.join(img_dir, args.img_log_name))
     encoder.eval()
-    return TrainResult(encoder=encoder, history=history.as_dict(), best_dir=best_dir, last_dir=last_dir,
-                       best_metric=best_metric)
+    return TrainResult(encoder=encoder, history=history.as_dict(), best_dir=state.best_dir, last_dir=last_dir,
+                       best_metric=state.best_metric)
 
 
 # ------------------------------------------------------------------------------------------------

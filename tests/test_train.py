@@ -173,11 +173,12 @@ def test_training_arguments_cli_flags_cover_the_tutorial():
     tutorial = {"model", "train_path", "dev_path", "save_dir", "img_log_dir", "img_log_name", "learning_rate",
                 "dropout", "batch_size", "max_seq_len", "valid_steps", "logging_steps", "num_train_epochs", "device"}
     ours = {"method", "pooler", "temperature", "margin", "dup_rate", "queue_size", "momentum", "generator",
-            "mask_ratio", "lambda_rtd", "max_steps", "seed", "precision"}
+            "mask_ratio", "lambda_rtd", "max_steps", "seed", "precision", "save_steps", "resume"}
     assert tutorial | ours <= flags
-    parsed = train_module.build_parser().parse_args(["--dropout", "0.3", "--max_steps", "5", "--no-mlp_only_train"])
+    parsed = train_module.build_parser().parse_args(["--dropout", "0.3", "--max_steps", "5", "--no-mlp_only_train",
+                                                     "--save_steps", "50", "--resume"])
     args = TrainingArguments(**vars(parsed))
-    assert (args.dropout, args.max_steps, args.mlp_only_train) == (0.3, 5, False)
+    assert (args.dropout, args.max_steps, args.mlp_only_train, args.save_steps, args.resume) == (0.3, 5, False, 50, True)
 
 
 def test_python_dash_m_train_and_inference(tiny_bert_dir, tmp_path):
