@@ -1,6 +1,7 @@
 # Two entry points, each with its own virtual environment made from the project's own files:
 #   make demo   -> .venv       (the package and its runtime dependencies) then a short offline training run
 #   make test   -> .venv-test  (the same plus the test tools) then the test suite, offline, on the CPU
+#   make test-oldest -> .venv-oldest (the oldest supported Hugging Face stack) then the same test suite
 # torch is installed first, pinned to the CPU build this project is tested with, unless the
 # environment already has a torch (never reinstall the one Colab ships).
 
@@ -8,7 +9,7 @@ PYTHON ?= python3
 TORCH_VERSION ?= 2.13.0
 OFFLINE = HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error
 
-.PHONY: demo test lint course clean
+.PHONY: demo test test-oldest lint course clean
 
 define make_env
 	$(PYTHON) -m venv $(1)
@@ -29,6 +30,24 @@ demo: .venv/.installed
 
 test: .venv-test/.installed
 	$(OFFLINE) .venv-test/bin/python -m pytest -q
+
+# The lower end of requirements.txt: transformers 4.46 (its last patch release, 4.46.3) with the oldest
+# tokenizers and safetensors that requirements.txt allows; huggingface_hub is capped below 1.0 by
+# transformers 4.46.3 itself. torch stays the CPU build above (the lower bound torch 2.4 is not tested:
+# any other torch version would pull a multi-GB CUDA build). The venv is always fresh: torch is
+# installed first so that nothing pulls another torch.
+OLDEST_PINS ?= "transformers==4.46.3" "tokenizers==0.20.0" "safetensors==0.4.3" "huggingface_hub<1.0"
+
+.venv-oldest/.installed: requirements.txt pyproject.toml
+	rm -rf .venv-oldest
+	$(PYTHON) -m venv .venv-oldest
+	.venv-oldest/bin/python -m pip install -q --upgrade pip
+	.venv-oldest/bin/python -m pip install -q "torch==$(TORCH_VERSION)"
+	.venv-oldest/bin/python -m pip install -q -e ".[dev]" $(OLDEST_PINS)
+	touch .venv-oldest/.installed
+
+test-oldest: .venv-oldest/.installed
+	$(OFFLINE) .venv-oldest/bin/python -m pytest -q
 
 lint: .venv-test/.installed
 	.venv-test/bin/python -m ruff check cse_helpers tests benchmarks

@@ -47,24 +47,39 @@ class SentenceList(list):
 
 
 def _numbered_lines(path) -> Iterator[tuple[int, str]]:
-    """Yield ``(line_number, text)`` with line ends (LF or CRLF) and a leading BOM removed.
+    """Yield ``(line_number, text)`` for each line of a UTF-8 file, without its line end.
 
-    Decoding is done line by line, so a byte sequence that is not UTF-8 is reported with its line.
+    Line ends are those of Python's text mode (``open(path, encoding="utf-8")``, how the tutorial reads
+    its files): LF, CRLF and a lone CR (old Mac files); a lone CR inside a line starts a new line, as an
+    editor shows it. The other characters that ``str.splitlines`` breaks at (``\\v``, ``\\f``,
+    ``\\x1c``-``\\x1e``, ``\\x85``, U+2028, U+2029) are not line ends: they stay in the line (they are
+    white space, so ``str.strip`` removes them at its ends). Every U+FEFF is removed: the BOM at the
+    start of the file, the BOMs of concatenated files, a stray zero-width no-break space.
+
+    Decoding is done line by line, so a byte sequence that is not UTF-8 is reported with its line, and
+    so is a NUL byte (a UTF-16 or binary file decodes as UTF-8 into NULs).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file. Check the path (relative paths start at {os.getcwd()}).")
+    number = 0
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataFormatError(
-                    path, number, f"bytes that are not UTF-8 ({raw[e.start:e.start + 4]!r} at byte {e.start}).",
-                    "Save the file as UTF-8 (e.g. `iconv -f GBK -t UTF-8 in.txt > out.txt`).") from None
-            yield number, text.rstrip("\r\n")
+        for raw in f:  # binary iteration splits at b"\n" only: CR is handled here
+            raw = raw[:-1] if raw.endswith(b"\n") else raw
+            raw = raw[:-1] if raw.endswith(b"\r") else raw
+            for piece in raw.split(b"\r"):  # a CR byte is never part of a multi-byte UTF-8 character
+                number += 1
+                try:
+                    text = piece.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DataFormatError(
+                        path, number, f"bytes that are not UTF-8 ({piece[e.start:e.start + 4]!r} at byte {e.start}).",
+                        "Save the file as UTF-8 (e.g. `iconv -f GBK -t UTF-8 in.txt > out.txt`).") from None
+                if "\x00" in text:
+                    raise DataFormatError(
+                        path, number, f"a NUL byte (at byte {piece.index(0)}): this is not a UTF-8 text file.",
+                        "A UTF-16 file? Save it as UTF-8 (e.g. `iconv -f UTF-16 -t UTF-8 in.txt > out.txt`).")
+                yield number, text.replace("\ufeff", "")
 
 
 def read_train_texts(path) -> SentenceList:
@@ -176,7 +191,7 @@ def _convert_split(raw: bytes, origin: str) -> list[tuple[str, str, int]]:
     """Parse one LCQMC split. A header line is skipped; a split without labels gives ``[]``."""
     pairs = []
     for number, line in enumerate(io.StringIO(raw.decode("utf-8-sig")), start=1):
-        columns = line.rstrip("\r\n").split("\t")
+        columns = line.rstrip("\r\n").replace("\r", " ").split("\t")  # a CR would end a line when read back
         if number == 1 and columns[-1].strip().lower() == "label":
             continue
         if len(columns) == 2:  # an unlabelled test split (the 'qianyan' archive): not usable here
