@@ -206,14 +206,14 @@ class SentenceEncoder(nn.Module):
         return {"input_ids": input_ids, "attention_mask": attention_mask}
 
     # ---- forward ----------------------------------------------------------------------------
-    def forward(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor,
-                apply_head: bool | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                apply_head: bool | None = None) -> torch.Tensor:
         """(N, L) token ids and mask -> (N, H) sentence embeddings (not normalised).
 
         ``apply_head`` forces the ``cls`` head on or off (the momentum encoder uses this); by default
         it is on in training and, with ``mlp_only_train``, off in evaluation.
         """
-        outputs = self.backbone(input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds,
+        outputs = self.backbone(input_ids=input_ids, attention_mask=attention_mask,
                                 output_hidden_states=self.pooler == "first_last_avg")
         last = outputs.last_hidden_state  # (N, L, H)
         if self.pooler in ("cls", "cls_before_pooler"):

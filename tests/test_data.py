@@ -109,7 +109,8 @@ def test_load_lcqmc_downloads_converts_and_caches(tmp_path, kind):
     train = read_train_texts(paths["train"])
     # distinct sentences of the train split, in order of first appearance, labels dropped
     assert train == ["周末去哪里爬山好", "周末适合去哪座山", "电脑开机很慢怎么办", "电脑启动太慢如何解决"]
-    assert read_pairs(paths["dev"]) == [("护照过期了怎么换", "护照到期怎么更换", 1), ("猫为什么怕水", "狗为什么爱咬鞋", 0)]
+    assert read_pairs(paths["dev"]) == [("护照过期了怎么换", "护照到期怎么更换", 1),
+                                        ("猫为什么怕水", "狗为什么爱咬鞋", 0)]
     # a second call uses the cache: the (now unreachable) source is not asked again
     again = load_lcqmc(str(cache), sources=["http://127.0.0.1:9/unreachable"], as_lists=True)
     assert again["train"] == train and len(again["test"]) == 1
