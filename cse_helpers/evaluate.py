@@ -80,41 +80,58 @@ def uniformity(z: torch.Tensor, t: float = UNIFORM_T, max_points: int = 5000) ->
     return float(torch.pdist(z, p=2).pow(2).mul(-t).exp().mean().log())
 
 
+def score_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict:
+    """Correlations and (for 0/1 labels) classification metrics of pair scores against labels."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    result: dict = {"n_pairs": len(scores)}
+    if np.unique(labels).size < 2:
+        warnings.warn(f"All {len(labels)} pairs have the label {labels[0]:g}: Spearman and Pearson are undefined "
+                      "(NaN). Evaluate on a set with both classes.", stacklevel=3)
+        result.update(spearman=float("nan"), pearson=float("nan"))
+    elif np.unique(scores).size < 2:
+        result.update(spearman=float("nan"), pearson=float("nan"))  # constant scores rank nothing
+    else:
+        from scipy.stats import pearsonr, spearmanr
+        result.update(spearman=float(spearmanr(scores, labels)[0]), pearson=float(pearsonr(scores, labels)[0]))
+    if _binary(labels):
+        result.update(classification_metrics(scores, labels, threshold), threshold=threshold)
+        result.update(best_thresholds(scores, labels))
+        result["best_threshold_note"] = "best_* thresholds are chosen on this same set"
+    return result
+
+
 def evaluate_pairs(encoder, pairs_or_path, threshold: float = 0.5, batch_size: int = 256,
                    return_scores: bool = False) -> dict:
     """Score ``encoder`` on labelled pairs (a list of (a, b, label) or a path to ``a<TAB>b<TAB>label``).
 
+    ``encoder`` is a :class:`~cse_helpers.models.SentenceEncoder` (anything with ``encode``), scored by
+    the cosine of the two embeddings; or a plain function ``pairs -> scores`` such as
+    :func:`character_jaccard`, for baselines (then alignment and uniformity are NaN).
+
     Each distinct sentence is encoded once, in length-sorted batches, in eval mode, without
     gradients. A set with a single class gives NaN for the correlations, with a warning. With
-    ``return_scores=True`` the cosine scores are included under ``"scores"``.
+    ``return_scores=True`` the scores are included under ``"scores"``.
     """
     is_path = isinstance(pairs_or_path, (str, bytes)) or hasattr(pairs_or_path, "__fspath__")
     pairs = read_pairs(pairs_or_path) if is_path else list(pairs_or_path)
     if not pairs:
         raise ValueError("evaluate_pairs got no pairs.")
-    texts_a, texts_b = [p[0] for p in pairs], [p[1] for p in pairs]
     labels = np.array([float(p[2]) for p in pairs])
+    if not hasattr(encoder, "encode"):
+        scores = np.asarray(encoder(pairs), dtype=np.float64)
+        result = {**score_metrics(scores, labels, threshold), "alignment": float("nan"), "uniformity": float("nan")}
+        return {**result, "scores": scores.tolist()} if return_scores else result
+
+    texts_a, texts_b = [p[0] for p in pairs], [p[1] for p in pairs]
     distinct = list(dict.fromkeys(texts_a + texts_b))
     embeddings = encoder.encode(distinct, batch_size=batch_size, normalize=True)  # (S, H), unit rows
     position = {t: i for i, t in enumerate(distinct)}
-    za = embeddings[[position[t] for t in texts_a]]
+    za = embeddings[[position[t] for t in texts_a]]  # (N, H)
     zb = embeddings[[position[t] for t in texts_b]]
     scores = (za * zb).sum(dim=1).numpy().astype(np.float64)  # cosine of unit vectors
 
-    result: dict = {"n_pairs": len(pairs)}
-    if np.unique(labels).size < 2:
-        warnings.warn(f"All {len(pairs)} pairs have the label {labels[0]:g}: Spearman and Pearson are undefined "
-                      "(NaN). Evaluate on a set with both classes.", stacklevel=2)
-        result.update(spearman=float("nan"), pearson=float("nan"))
-    else:
-        from scipy.stats import pearsonr, spearmanr
-        result.update(spearman=float(spearmanr(scores, labels)[0]), pearson=float(pearsonr(scores, labels)[0]))
-    binary = _binary(labels)
-    if binary:
-        result.update(classification_metrics(scores, labels, threshold), threshold=threshold)
-        result.update(best_thresholds(scores, labels))
-        result["best_threshold_note"] = "best_* thresholds are chosen on this same set"
-    positive = labels == 1 if binary else labels >= STS_POSITIVE
+    result = score_metrics(scores, labels, threshold)
+    positive = labels == 1 if _binary(labels) else labels >= STS_POSITIVE
     result["alignment"] = alignment(za[torch.from_numpy(positive)], zb[torch.from_numpy(positive)]) \
         if positive.any() else float("nan")
     result["uniformity"] = uniformity(embeddings)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import os
 from collections.abc import Sequence
 
@@ -26,10 +27,35 @@ import torch.nn.functional as F
 
 from .losses import IGNORE_INDEX, info_nce
 
+logger = logging.getLogger(__name__)
+
 POOLERS = ("cls", "cls_before_pooler", "pooler_output", "mean", "first_last_avg")
 PROJECTORS = ("mlp", "bn")
 CONFIG_NAME = "cse_helpers.json"  # pooler settings saved beside the Hugging Face files
 HEAD_NAME = "cse_head.safetensors"  # weights of the MLP / BatchNorm head, when there is one
+
+
+ONLINE_DEFAULT = "nghuyong/ernie-3.0-base-zh"  # the course's GPU default (the tutorial's model)
+
+
+def resolve_model(name_or_path: str | None) -> str:
+    """``name_or_path`` itself, or for None: ERNIE 3.0 base when it can be loaded (hub or cache),
+    else the small Chinese encoder shipped in the package (``cse_helpers.DEFAULT_MODEL``)."""
+    if name_or_path:
+        return name_or_path
+    from transformers import AutoConfig
+
+    from . import DEFAULT_MODEL, default_model_available
+
+    try:
+        AutoConfig.from_pretrained(ONLINE_DEFAULT)
+        return ONLINE_DEFAULT
+    except (OSError, ValueError) as e:
+        if not default_model_available():
+            raise
+        logger.warning("%s cannot be loaded (%s); using the shipped default model %s.", ONLINE_DEFAULT,
+                       str(e).splitlines()[0][:120], DEFAULT_MODEL)
+        return DEFAULT_MODEL
 
 
 class MLPHead(nn.Module):

@@ -38,20 +38,29 @@ from . import augment
 from .checkpoint import STATE_DIR, list_training_states, load_training_state, save_export, save_training_state
 from .data import read_pairs, read_train_texts
 from .evaluate import evaluate_pairs, is_better
-from .models import POOLERS, PROJECTORS, DiffCSE, ESimCSE, SentenceEncoder, SimCSE, load_generator, set_dropout
+from .models import (
+    POOLERS,
+    PROJECTORS,
+    DiffCSE,
+    ESimCSE,
+    SentenceEncoder,
+    SimCSE,
+    load_generator,
+    resolve_model,
+    set_dropout,
+)
 from .runtime import PRECISIONS, autocast, pick_device, pick_precision, seed_everything
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("simcse", "esimcse", "diffcse")
-ERNIE = "nghuyong/ernie-3.0-base-zh"
 
 
 @dataclass
 class TrainingArguments:
     """Every setting of a run. The names are the tutorial's command-line flags plus the methods' own."""
 
-    model: str = ERNIE  # a hub name or a local directory
+    model: str | None = None  # a hub name or a directory; None: ERNIE 3.0 base if reachable, else DEFAULT_MODEL
     method: str = "simcse"
     train_path: str | None = None
     dev_path: str | None = None
@@ -298,6 +307,7 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
     if dev_pairs is not None:
         _check_dev_pairs(dev_pairs, args)
 
+    args.model = resolve_model(args.model)
     seed_everything(args.seed)
     device = pick_device(args.device)
     precision = pick_precision(device, args.precision)

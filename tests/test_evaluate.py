@@ -80,5 +80,11 @@ def test_evaluate_reads_a_file(tmp_path):
     assert evaluate_pairs(FixedEncoder(ANGLES), str(path))["accuracy"] == 1.0
 
 
-def test_character_jaccard():
+def test_character_jaccard_is_a_baseline_for_evaluate_pairs():
     assert character_jaccard([("我喜欢你", "我不喜欢你", 0), ("猫", "狗", 0)]) == pytest.approx([0.8, 0.0])
+    pairs = [("我喜欢你", "我不喜欢你", 0), ("怎么减肥", "怎样减肥", 1), ("猫", "狗", 0), ("你好", "你好吗", 1)]
+    result = evaluate_pairs(character_jaccard, pairs, threshold=0.5, return_scores=True)
+    assert result["scores"] == pytest.approx([0.8, 0.6, 0.0, 2 / 3])
+    assert result["accuracy"] == pytest.approx(0.75)  # the near miss 我喜欢你/我不喜欢你 fools it
+    assert result["best_accuracy"] == pytest.approx(0.75)
+    assert math.isnan(result["alignment"]) and math.isnan(result["uniformity"])
