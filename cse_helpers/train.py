@@ -321,8 +321,8 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
     encoder.check_max_seq_len(args.max_seq_len)
     encoder.max_seq_len = args.max_seq_len
     objective = build_objective(args, encoder).to(device)
-    if args.method == "diffcse" and precision != "fp32":
-        objective.generator.half()  # frozen, inference only: half precision is enough
+    if args.method == "diffcse" and precision != "fp32":  # frozen, inference only: half precision is enough
+        objective.generator.to(torch.bfloat16 if precision == "bf16" else torch.float16)
     objective.train()
     if args.torch_compile:  # in place (parameter names unchanged); dynamic: padded lengths vary per batch
         encoder.backbone.compile(dynamic=True)
