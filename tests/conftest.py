@@ -21,6 +21,29 @@ TUTORIAL_PAIRS = [("男孩喝女孩的故事", "怎样才知道是生男孩还�
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture
+def poison_loss(monkeypatch):
+    """``poison_loss(step, value)``: from the ``step``-th loss on (that one only, with ``once``), SimCSE's
+    contrastive loss is multiplied by ``value`` (nan or inf), as a diverging run would produce."""
+    from cse_helpers.models import SimCSE
+
+    original = SimCSE.contrastive_loss
+
+    def install(step: int, value: float = float("nan"), once: bool = False):
+        calls = {"n": 0}
+
+        def poisoned(self, z1, z2):
+            calls["n"] += 1
+            loss = original(self, z1, z2)
+            hit = calls["n"] == step if once else calls["n"] >= step
+            return loss * value if hit else loss
+
+        monkeypatch.setattr(SimCSE, "contrastive_loss", poisoned)
+
+    yield install
+    monkeypatch.setattr(SimCSE, "contrastive_loss", original)
+
+
 @pytest.fixture(scope="session")
 def sample_texts():
     return read_train_texts(SAMPLE_TRAIN)
