@@ -89,6 +89,10 @@ def set_dropout(model: nn.Module, p: float) -> None:
     for module in model.modules():
         if isinstance(module, nn.Dropout):
             module.p = p
+        # transformers 4.x: the SDPA attention of BERT, RoBERTa, XLM-R, DistilBERT... keeps its dropout
+        # as a float read at each forward (5.x reads its nn.Dropout's p): without this, it stays 0.1.
+        if isinstance(getattr(module, "dropout_prob", None), float):
+            module.dropout_prob = p
     for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
         if hasattr(model.config, name):
             setattr(model.config, name, p)
