@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .losses import IGNORE_INDEX, info_nce
+from .runtime import autocast, pick_precision
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +280,7 @@ class SentenceEncoder(nn.Module):
         order = sorted(range(len(distinct)), key=lambda i: len(bodies[i]), reverse=True)
         was_training = self.training
         self.eval()
+        precision = pick_precision(self.device)
         out = torch.empty(len(distinct), self.hidden_size)
         try:
             starts = range(0, len(order), batch_size)
@@ -288,7 +290,8 @@ class SentenceEncoder(nn.Module):
             for start in starts:
                 index = order[start:start + batch_size]
                 batch = {k: v.to(self.device) for k, v in self.pad([bodies[i] for i in index], max_seq_len).items()}
-                z = self(batch["input_ids"], batch["attention_mask"]).float()
+                with autocast(self.device, precision):  # bf16/fp16 on a GPU, fp32 on the CPU
+                    z = self(batch["input_ids"], batch["attention_mask"]).float()
                 out[index] = (F.normalize(z, dim=-1) if normalize else z).cpu()
         finally:
             self.train(was_training)
@@ -350,8 +353,7 @@ class MomentumEncoder(nn.Module):
     def update(self, encoder: SentenceEncoder) -> None:
         ema = [p for p in self.encoder.parameters()]
         online = [p.detach() for p in encoder.parameters()]
-        torch._foreach_mul_(ema, self.momentum)
-        torch._foreach_add_(ema, online, alpha=1.0 - self.momentum)
+        torch._foreach_lerp_(ema, online, 1.0 - self.momentum)  # ema + (1 - m)(online - ema)
 
     @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, apply_head: bool) -> torch.Tensor:
@@ -419,19 +421,17 @@ def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, mask_token_id: 
     Each maskable position is selected with probability ``mask_ratio``; of the selected ones 80%
     become [MASK], 10% a random token, 10% stay as they are. Returns ``(masked_ids, selected)``.
     """
-    device = input_ids.device
-    source = generator.device if generator is not None else device  # draw where the generator lives
+    device = input_ids.device  # a generator, if given, must live there too (no copies, no host sync)
 
     def draw(p: float) -> torch.Tensor:
-        return torch.rand(input_ids.shape, generator=generator, device=source).to(device) < p
+        return torch.rand(input_ids.shape, generator=generator, device=device) < p
 
     selected = draw(mask_ratio) & maskable
-    masked_ids = input_ids.clone()
     to_mask = selected & draw(0.8)
-    masked_ids[to_mask] = mask_token_id
     to_random = selected & ~to_mask & draw(0.5)
-    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=source).to(device)
-    masked_ids[to_random] = random_ids[to_random]
+    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=device)
+    masked_ids = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
+    masked_ids = torch.where(to_random, random_ids, masked_ids)
     return masked_ids, selected
 
 
@@ -465,13 +465,24 @@ class DiffCSE(SimCSE):
         self.discriminator = discriminator
         self.rtd_head = nn.Linear(encoder.hidden_size, 2)
         self.mask_ratio, self.lambda_rtd = mask_ratio, lambda_rtd
-        self.mask_generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        self.special_ids = torch.tensor(sorted(set(encoder.tokenizer.all_special_ids)))
+        self.seed = seed
+        self._mask_generators: dict[str, torch.Generator] = {}
+        self.register_buffer("special_ids", torch.tensor(sorted(set(encoder.tokenizer.all_special_ids))),
+                             persistent=False)
 
     def train(self, mode: bool = True):
         super().train(mode)
         self.generator.eval()  # frozen: never dropout
         return self
+
+    def mask_generator(self, device: torch.device) -> torch.Generator | None:
+        """The seeded random generator for masking, on ``device`` (None when no seed was given)."""
+        if self.seed is None:
+            return None
+        key = str(torch.device(device))
+        if key not in self._mask_generators:
+            self._mask_generators[key] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._mask_generators[key]
 
     def replace_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -480,9 +491,10 @@ class DiffCSE(SimCSE):
         ``rtd_labels`` is 1 where the edited token differs from the original, 0 where it is the same,
         and -100 (ignored) on padding and special tokens.
         """
-        maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids.to(input_ids.device))
+        maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
         masked_ids, selected = mask_tokens(input_ids, maskable, self.encoder.tokenizer.mask_token_id,
-                                           len(self.encoder.tokenizer), self.mask_ratio, self.mask_generator)
+                                           len(self.encoder.tokenizer), self.mask_ratio,
+                                           self.mask_generator(input_ids.device))
         with torch.inference_mode():
             predicted = self.generator(input_ids=masked_ids, attention_mask=attention_mask).logits.argmax(-1)
         edited = torch.where(selected, predicted.clone(), input_ids)  # (N, L), the top prediction where masked

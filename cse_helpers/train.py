@@ -363,8 +363,8 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                 torch.cuda.set_rng_state_all(rng["cuda"])
             views.rng.setstate(rng["views"])
             epoch_start_shuffle = rng["epoch_start_shuffle"]
-            if getattr(objective, "mask_generator", None) is not None:
-                objective.mask_generator.set_state(rng["mask"])
+            if "mask" in rng:
+                objective.mask_generator(device).set_state(rng["mask"])
             logger.info("Resuming from %s (step %d of %d).", saved[-1], state.step, total_steps)
         else:
             logger.info("resume: no complete checkpoint in %s; starting from step 0.",
@@ -388,8 +388,8 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                "epoch_start_shuffle": epoch_start_shuffle}
         if device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        if getattr(objective, "mask_generator", None) is not None:
-            rng["mask"] = objective.mask_generator.get_state()
+        if isinstance(objective, DiffCSE) and objective.seed is not None:
+            rng["mask"] = objective.mask_generator(device).get_state()
         loop = state.as_dict()
         loop["window"] = {k: float(v) if torch.is_tensor(v) else v for k, v in window.items() if k != "start"}
         save_training_state(args.save_dir, state.step, objective, optimizer, scheduler, scaler, rng,
