@@ -67,7 +67,7 @@ class TrainingArguments:
     save_dir: str = "runs/cse"
     img_log_dir: str | None = None  # where the curves figure goes (default: save_dir)
     img_log_name: str = "curves.png"
-    pooler: str = "cls"
+    pooler: str | None = None  # None: the pooler saved with the model (cse_helpers.json), else "cls"
     mlp_only_train: bool = True  # SimCSE's unsupervised recipe: the cls head in training only
     projector: str = "mlp"  # "bn": DiffCSE's BatchNorm projector as the cls head
     learning_rate: float = 3e-5  # SimCSE's value for BERT-base
@@ -106,7 +106,7 @@ class TrainingArguments:
         """Check settings before anything is loaded (a wrong flag should not cost a model download)."""
         choices = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS}
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
+            if getattr(self, name) not in allowed and not (name == "pooler" and self.pooler is None):
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {', '.join(allowed)}.")
         if self.batch_size < 2:
             raise ValueError(f"batch_size={self.batch_size}: contrastive learning needs at least 2 sentences per "

@@ -7,10 +7,11 @@ import sys
 import pytest
 import torch
 
+from cse_helpers import DEFAULT_MODEL, default_model_available
 from cse_helpers import train as train_module
 from cse_helpers.data import DataFormatError
 from cse_helpers.inference import similarity
-from cse_helpers.models import SentenceEncoder, SimCSE
+from cse_helpers.models import ONLINE_DEFAULT, SentenceEncoder, SimCSE, resolve_model
 from cse_helpers.runtime import pick_precision
 from cse_helpers.train import TrainingArguments, ViewBuilder, batch_indices, main, train
 
@@ -189,3 +190,29 @@ def test_python_dash_m_train_and_inference(tiny_bert_dir, tmp_path):
     assert (a, b) == pair and -1.0 <= float(score) <= 1.0
     expected = similarity(SentenceEncoder.from_pretrained(str(tmp_path / "last")), [pair])[0]
     assert float(score) == pytest.approx(expected, abs=1e-4)
+
+
+needs_default_model = pytest.mark.skipif(not default_model_available(), reason="cse_helpers/default_model not built")
+
+
+@needs_default_model
+def test_one_training_step_changes_the_shipped_model(tmp_path):
+    before = SentenceEncoder.from_pretrained(DEFAULT_MODEL).encode(list(TUTORIAL_PAIRS[0]), normalize=False)
+    result = train(model=DEFAULT_MODEL, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path),
+                   **{**QUICK, "max_steps": 1, "warmup_ratio": 0.0})
+    after = result.encoder.encode(list(TUTORIAL_PAIRS[0]), normalize=False)
+    assert (after - before).abs().max() > 1e-4
+
+
+@needs_default_model
+def test_without_model_and_without_hub_the_shipped_model_is_used(monkeypatch):
+    import transformers
+
+    def unreachable(name, *args, **kwargs):
+        raise OSError(f"We couldn't connect to 'https://huggingface.co' to load {name}")
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", unreachable)
+    assert resolve_model(None) == DEFAULT_MODEL
+    assert resolve_model("some/model") == "some/model"  # an explicit --model is never replaced
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", lambda name, *a, **k: object())
+    assert resolve_model(None) == ONLINE_DEFAULT
