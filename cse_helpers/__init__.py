@@ -3,8 +3,10 @@
 Modules, one concept each: ``data`` (files and LCQMC), ``augment`` (word repetition and friends),
 ``losses`` (InfoNCE and the SimCSE label matrix), ``models`` (the encoder, SimCSE, ESimCSE, DiffCSE),
 ``train`` (the loop and its CLI), ``evaluate`` (metrics on labelled pairs), ``inference``
-(similarity), ``plots`` (figures), ``runtime`` (device, precision, seeds), ``tiny`` (small models
-built offline from a config).
+(similarity), ``plots`` (figures), ``runtime`` (device, precision, seeds), ``checkpoint`` (exports
+and resumable training state), ``tiny`` (small models built offline from a config), ``pretrain``
+(how the shipped default model was made), ``course`` (the notebooks' setup cell) and ``widgets``
+(the interactive pieces of the notebooks).
 """
 
 import os

@@ -1,0 +1,495 @@
+"""Setup for the course notebooks: Colab install, seeds, device and precision, quick or full mode.
+
+Every notebook starts with the same cell (``tests/test_notebooks.py`` checks that it is identical)::
+
+    from cse_helpers import course
+    C = course.setup()
+
+``setup`` returns a :class:`Course`: the mode, the model to load, the data and the training settings
+every notebook uses, so no notebook hard-codes a number that depends on the hardware.
+
+Two modes:
+
+- **full** (a CUDA GPU is present): the tutorial's recipe. ERNIE 3.0 base
+  (``nghuyong/ernie-3.0-base-zh``), LCQMC (downloaded by :func:`cse_helpers.data.load_lcqmc`), batch
+  64, ``max_seq_len`` 64, dropout 0.3, and a step budget sized for a free Colab T4 session.
+- **quick** (no GPU, or ``CSE_QUICK=1``): the sample in ``data/`` (1,190 training sentences, 339
+  labelled dev pairs), the project's small pretrained Chinese encoder (``cse_helpers/default_model``)
+  or, when that is absent, a tiny randomly initialised model built offline, and a few dozen steps.
+  Each notebook runs in a few minutes on a laptop CPU.
+
+``CSE_QUICK=0`` forces full mode (e.g. on a CPU machine with a lot of patience).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+# OpenMP threads that spin while they wait made PyTorch 10-20x slower on a busy 2-core machine (measured:
+# 0.3 vs 6 SimCSE steps/s with the default model); waiting passively costs little on an idle one. It only
+# takes effect when set before torch is first imported, as the notebooks' setup cell does.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# ------------------------------------------------------------------------------------------------
+# EDIT THIS when the course moves: the public Git repository the Colab setup cell clones.
+# The setup cell of every notebook repeats it (the package is not installed yet when it runs);
+# tests/test_notebooks.py checks that both spellings are the same.
+REPO_URL = "https://github.com/cse-course/cse-helpers"
+# ------------------------------------------------------------------------------------------------
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_ROOT = os.path.dirname(PACKAGE_DIR)
+DEFAULT_MODEL_DIR = os.path.join(PACKAGE_DIR, "default_model")
+FULL_MODEL = "nghuyong/ernie-3.0-base-zh"
+CACHE_DIR = os.environ.get("CSE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "cse_helpers"))
+METHODS = ("simcse", "esimcse", "diffcse")
+NEVER_INSTALL = ("torch", "torchvision", "torchaudio")  # Colab's CUDA build of torch is kept as it is
+
+# The sentence pairs of the tutorial this course follows (the '?' are ASCII, as in the tutorial).
+TUTORIAL_PAIRS = [("男孩喝女孩的故事", "怎样才知道是生男孩还是女孩"),
+                  ("这种图片是用什么软件制作的?", "这种图片制作是用什么软件呢?")]
+# The tutorial's example of the task: one question, a similar one and a look-alike that is not.
+MATCHING_EXAMPLES = [("蛋黄吃多了有什么坏处", "吃鸡蛋白过多有什么坏处", 0),
+                     ("蛋黄吃多了有什么坏处", "蛋黄可以多吃吗", 1)]
+
+#: Settings per mode. Full mode: the tutorial's recipe; the step budget is an estimate for a free
+#: Colab T4 (about 5 min for SimCSE, 15 min for DiffCSE per 2,000 steps with fp16; not measured
+#: here). Quick mode: sized so that each notebook runs in under 3 minutes on 2 CPU cores.
+MODE_SETTINGS = {
+    "full": dict(batch_size=64, max_seq_len=64, dropout=0.3, learning_rate=3e-5, max_steps=2000,
+                 valid_steps=250, logging_steps=25, eval_batch_size=256, playground_batch=16,
+                 compare_steps=200, compare_batch=64, search_corpus=20000),
+    "quick": dict(batch_size=32, max_seq_len=48, dropout=0.1, learning_rate=1e-4, max_steps=40,
+                  valid_steps=10, logging_steps=2, eval_batch_size=128, playground_batch=8,
+                  compare_steps=10, compare_batch=16, search_corpus=2000),
+}
+
+
+def in_colab() -> bool:
+    """True inside Google Colab (its kernel imports ``google.colab``; its VMs set COLAB_RELEASE_TAG)."""
+    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
+
+
+def quick_mode_requested(cuda_available: bool, env: dict | None = None) -> bool:
+    """Quick mode without a GPU; ``CSE_QUICK=1`` forces it, ``CSE_QUICK=0`` forces full mode."""
+    value = (os.environ if env is None else env).get("CSE_QUICK", "").strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value:
+        raise ValueError(f"CSE_QUICK={value!r}: use 1 (quick mode), 0 (full mode) or leave it unset (automatic).")
+    return not cuda_available
+
+
+# ------------------------------------------------------------------------------------------------
+# Installing on Colab
+# ------------------------------------------------------------------------------------------------
+
+def requirements_to_install(requirements: list[str]) -> list[str]:
+    """The requirement lines to pip-install on Colab: comments, blanks and torch* removed."""
+    keep = []
+    for line in requirements:
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name = re.split(r"[<>=!~;\[ @]", line, maxsplit=1)[0].strip().lower()
+        if name not in NEVER_INSTALL:
+            keep.append(line)
+    return keep
+
+
+def _project_requirements(repo_dir: str) -> list[str]:
+    path = os.path.join(repo_dir, "requirements.txt")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return f.read().splitlines()
+    try:  # an installed distribution carries the same list in its metadata
+        return [r for r in importlib.metadata.requires("cse-helpers") or [] if "extra ==" not in r]
+    except importlib.metadata.PackageNotFoundError:
+        return []
+
+
+FONT_PACKAGE = "fonts-noto-cjk"
+FONT_COMMAND = f"apt-get install -y -qq {FONT_PACKAGE} || (apt-get update -qq && apt-get install -y -qq {FONT_PACKAGE})"
+
+
+def install_commands(repo_dir: str = REPO_ROOT, font: bool = True) -> list[list[str]]:
+    """The commands :func:`install_on_colab` runs (returned, so they can be read and tested).
+
+    1. the project itself, without its dependencies (``--no-deps``: pip would otherwise be free to
+       replace Colab's CUDA torch);
+    2. the requirements minus torch (already satisfied ones are left alone);
+    3. with ``font``, a CJK font (Debian's ``fonts-noto-cjk``), so Chinese tick labels in figures are
+       not drawn as boxes; the package lists are refreshed only if the first try fails.
+    """
+    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    commands = [pip + ["--no-deps", "-e", repo_dir]]
+    requirements = requirements_to_install(_project_requirements(repo_dir))
+    if requirements:
+        commands.append(pip + requirements)
+    if font:
+        commands.append(["bash", "-c", FONT_COMMAND])
+    return commands
+
+
+def install_on_colab(repo_dir: str = REPO_ROOT, run=subprocess.run) -> None:
+    """Install the project, its requirements (never torch) and a CJK font; only call this on Colab.
+
+    The font is skipped when matplotlib already finds one (a second notebook in the same session).
+    """
+    from . import plots
+
+    for command in install_commands(repo_dir, font=plots.find_cjk_font() is None):
+        result = run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            if command[-1] == FONT_COMMAND:  # a missing font only makes figures uglier
+                print(f"Could not install {FONT_PACKAGE}; Chinese labels in figures may show as boxes.")
+                continue
+            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    plots.use_cjk_font(refresh=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# The model and the data of each mode
+# ------------------------------------------------------------------------------------------------
+
+def sample_data_dir() -> str | None:
+    """``data/`` of the checkout this package runs from (None when the package was installed alone)."""
+    for candidate in (os.path.join(REPO_ROOT, "data"), os.path.join(os.getcwd(), "data"),
+                      os.path.join(os.getcwd(), "..", "data")):
+        if os.path.isfile(os.path.join(candidate, "train.txt")) and os.path.isfile(os.path.join(candidate, "dev.tsv")):
+            return os.path.abspath(candidate)
+    return None
+
+
+def has_default_model(path: str = DEFAULT_MODEL_DIR) -> bool:
+    return os.path.isfile(os.path.join(path, "config.json"))
+
+
+def tiny_model_dir(texts: list[str], cache_dir: str | None = None) -> str:
+    """Build (once) a tiny randomly initialised BERT whose vocabulary is the characters of ``texts``.
+
+    The directory name carries a hash of the texts, so a changed corpus gets a new vocabulary.
+    """
+    from .tiny import build_tiny_model
+
+    cache_dir = cache_dir or CACHE_DIR
+    corpus = list(dict.fromkeys(texts))
+    digest = hashlib.sha1("\n".join(corpus).encode("utf-8")).hexdigest()[:10]
+    out = os.path.join(cache_dir, f"tiny-bert-{digest}")
+    if not os.path.isfile(os.path.join(out, "config.json")):
+        tmp = f"{out}.tmp{os.getpid()}"
+        build_tiny_model(tmp, corpus, model_type="bert", hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                         max_position_embeddings=128)
+        os.makedirs(cache_dir, exist_ok=True)
+        try:
+            os.replace(tmp, out)
+        except OSError:  # another process built it first
+            import shutil
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def quick_model(data_dir: str | None = None, default_model_dir: str | None = None,
+                cache_dir: str | None = None) -> tuple[str, str]:
+    """Quick mode's model: (path, description). The embedded default model when it is there."""
+    if default_model_dir is None:
+        import cse_helpers
+        default_model_dir = getattr(cse_helpers, "DEFAULT_MODEL", None) or DEFAULT_MODEL_DIR
+    if has_default_model(default_model_dir):
+        return default_model_dir, "the project's small pretrained Chinese encoder (cse_helpers/default_model)"
+    from .data import read_pairs, read_train_texts
+
+    data_dir = data_dir or sample_data_dir()
+    if data_dir is None:
+        raise FileNotFoundError("Quick mode needs the sample data (data/train.txt, data/dev.tsv) to build its tiny "
+                                "model; run the notebooks from a checkout of the course repository.")
+    texts = list(read_train_texts(os.path.join(data_dir, "train.txt")))
+    texts += [s for a, b, _ in read_pairs(os.path.join(data_dir, "dev.tsv")) for s in (a, b)]
+    texts += [s for pair in TUTORIAL_PAIRS + MATCHING_EXAMPLES for s in pair[:2]]
+    return tiny_model_dir(texts, cache_dir), ("a tiny randomly initialised BERT built from the sample's characters "
+                                              "(cse_helpers/default_model is not there yet)")
+
+
+# ------------------------------------------------------------------------------------------------
+# The course object
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class Course:
+    """What a notebook needs to know about the machine and the mode it runs in."""
+
+    mode: str  # "quick" or "full"
+    device: Any  # torch.device
+    precision: str
+    seed: int
+    model: str  # a directory or a hub name
+    model_description: str
+    settings: dict
+    data_dir: str | None = None
+    runs_dir: str = "runs"
+    colab: bool = False
+    _data: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def quick(self) -> bool:
+        return self.mode == "quick"
+
+    def __getattr__(self, name):  # C.batch_size, C.max_steps, ...: the mode's settings
+        settings = self.__dict__.get("settings", {})
+        if name in settings:
+            return settings[name]
+        raise AttributeError(f"Course has no attribute {name!r}")
+
+    # ---- data ---------------------------------------------------------------------------------
+    def load_data(self) -> dict:
+        """``{"train": [sentences], "dev": [(a, b, label)], "source": str}`` of this mode, cached."""
+        if not self._data:
+            from .data import read_pairs, read_train_texts
+
+            if self.quick:
+                if self.data_dir is None:
+                    raise FileNotFoundError("Quick mode reads data/train.txt and data/dev.tsv; run from a checkout.")
+                self._data = {"train": list(read_train_texts(os.path.join(self.data_dir, "train.txt"))),
+                              "dev": read_pairs(os.path.join(self.data_dir, "dev.tsv")),
+                              "source": f"the sample in {self.data_dir}"}
+            else:
+                from .data import load_lcqmc
+
+                cache = os.path.join(self.data_dir, "lcqmc") if self.data_dir else os.path.join(CACHE_DIR, "lcqmc")
+                paths = load_lcqmc(cache_dir=cache)
+                self._data = {"train": list(read_train_texts(paths["train"])), "dev": read_pairs(paths["dev"]),
+                              "source": f"LCQMC ({cache})"}
+                if "test" in paths:
+                    self._data["test"] = read_pairs(paths["test"])
+        return self._data
+
+    @property
+    def train_texts(self) -> list[str]:
+        return self.load_data()["train"]
+
+    @property
+    def dev_pairs(self) -> list[tuple]:
+        return self.load_data()["dev"]
+
+    # ---- models -------------------------------------------------------------------------------
+    def load_encoder(self, path: str | None = None, **kwargs):
+        """A :class:`~cse_helpers.models.SentenceEncoder` of this mode's model (or ``path``), on the device."""
+        from .models import SentenceEncoder
+
+        kwargs.setdefault("dropout", self.dropout)
+        kwargs.setdefault("max_seq_len", self.max_seq_len)
+        return SentenceEncoder.from_pretrained(path or self.model, **kwargs).to(self.device)
+
+    def training_args(self, method: str = "simcse", **overrides):
+        """The :class:`~cse_helpers.train.TrainingArguments` of this mode for ``method``."""
+        from .train import TrainingArguments
+
+        if method not in METHODS:
+            raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
+        names = {f.name for f in dataclasses.fields(TrainingArguments)}
+        base = {k: v for k, v in self.settings.items() if k in names}
+        base.update(model=self.model, method=method, seed=self.seed, device=str(self.device),
+                    save_dir=os.path.join(self.runs_dir, method), progress_bar=not self.quick)
+        if method == "diffcse":
+            base["projector"] = "bn"  # DiffCSE's BatchNorm projector (Chuang et al., 2022)
+        base.update(overrides)
+        return TrainingArguments(**base)
+
+    def build_objective(self, method: str, encoder=None, **overrides):
+        """The SimCSE/ESimCSE/DiffCSE module of this mode around ``encoder`` (loaded when None)."""
+        from .train import build_objective
+
+        encoder = encoder if encoder is not None else self.load_encoder()
+        return build_objective(self.training_args(method, **overrides), encoder).to(self.device)
+
+    def train(self, method: str = "simcse", on_log=None, on_evaluate=None, **overrides):
+        """Train ``method`` with this mode's settings; the run is saved under ``runs_dir/method``."""
+        from .train import train
+
+        args = self.training_args(method, **overrides)
+        return train(args, train_texts=self.train_texts, dev_pairs=self.dev_pairs, on_log=on_log,
+                     on_evaluate=on_evaluate)
+
+    def load_run(self, method: str, which: str = "last"):
+        """``(encoder, history)`` of a run saved by :meth:`train` in this mode, or None if there is none."""
+        path = os.path.join(self.runs_dir, method, which)
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            return None
+        history_file = os.path.join(path, "history_full.json")
+        if not os.path.isfile(history_file):
+            history_file = os.path.join(path, "history.json")
+        args_file = os.path.join(path, "training_args.json")
+        if os.path.isfile(args_file):
+            with open(args_file, encoding="utf-8") as f:
+                saved = json.load(f)
+            if saved.get("model") != self.model:  # a run of another mode or model: do not mix them up
+                return None
+        with open(history_file, encoding="utf-8") as f:
+            history = json.load(f)
+        return self.load_encoder(path).eval(), history
+
+    def run_or_load(self, method: str, **overrides):
+        """The saved run of ``method`` when one exists (from an earlier notebook), else train it now."""
+        loaded = None if overrides else self.load_run(method)
+        if loaded is not None:
+            return loaded
+        result = self.train(method, **overrides)
+        return result.encoder, result.history
+
+    def describe(self) -> str:
+        lines = [f"mode: {self.mode}" + (" (no GPU, or CSE_QUICK=1)" if self.quick else " (GPU)"),
+                 f"device: {self.device}, precision: {self.precision}, seed: {self.seed}",
+                 f"model: {self.model} ({self.model_description})",
+                 "settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items())]
+        return "\n".join(lines)
+
+
+def to_device(batch: dict, device) -> dict:
+    """A batch (a dict of tensors, e.g. from ``encoder.pad``) moved to ``device``."""
+    return {name: value.to(device) for name, value in batch.items()}
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries the course uses (printed by :func:`setup`)."""
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "numpy", "scipy", "matplotlib", "ipywidgets"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    from . import __version__
+    out["cse_helpers"] = __version__
+    return out
+
+
+def setup(seed: int = 42, quick: bool | None = None, install: bool | None = None, verbose: bool = True,
+          runs_dir: str | None = None) -> Course:
+    """The setup of every notebook: install on Colab, seed, device, precision, versions, mode.
+
+    Args:
+        seed: seeds Python, NumPy and torch.
+        quick: force quick (True) or full (False) mode; None decides from ``CSE_QUICK`` and the GPU.
+        install: install the requirements (never torch) and a CJK font; None means "on Colab only".
+        runs_dir: where training runs are saved (default: ``$CSE_RUNS_DIR``, else ``runs/<mode>`` under
+            the working directory).
+    """
+    import torch
+
+    colab = in_colab()
+    if install if install is not None else colab:
+        install_on_colab()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    from . import plots
+    from .runtime import pick_device, pick_precision, seed_everything
+
+    plots.use_cjk_font()
+    try:  # figures inline in Jupyter; a plain Python run keeps its backend
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None and "IPKernelApp" in shell.config:
+            shell.run_line_magic("matplotlib", "inline")
+    except ImportError:
+        pass
+    seed_everything(seed)
+    device = pick_device(None)
+    if quick is None:
+        quick = quick_mode_requested(torch.cuda.is_available())
+    mode = "quick" if quick else "full"
+    if quick:
+        device = torch.device("cpu")  # quick mode is sized for a CPU; its numbers are the CPU's
+    precision = pick_precision(device, "auto")
+    data_dir = sample_data_dir()
+    if quick:
+        from transformers.utils import logging as hf_logging
+        hf_logging.disable_progress_bar()  # small local models: no loading bars between the outputs
+        model, description = quick_model(data_dir)
+    else:
+        model, description = FULL_MODEL, "ERNIE 3.0 base, Chinese (Sun et al., 2021), from the Hugging Face hub"
+    course = Course(mode=mode, device=device, precision=precision, seed=seed, model=model,
+                    model_description=description, settings=dict(MODE_SETTINGS[mode]), data_dir=data_dir,
+                    runs_dir=runs_dir or os.environ.get("CSE_RUNS_DIR") or os.path.join("runs", mode), colab=colab)
+    if verbose:
+        print(" | ".join(f"{k} {v}" for k, v in versions().items()))
+        if device.type == "cuda":
+            print(f"GPU: {torch.cuda.get_device_name(device)}")
+        print(course.describe())
+    return course
+
+
+# ------------------------------------------------------------------------------------------------
+# Small analyses the notebooks share
+# ------------------------------------------------------------------------------------------------
+
+def random_pairs(n_items: int, n_pairs: int, seed: int = 0) -> list[tuple[int, int]]:
+    """``n_pairs`` distinct random pairs (i, j), i != j, of indices below ``n_items`` (seeded)."""
+    import random
+
+    if n_items < 2:
+        raise ValueError(f"n_items={n_items}: need at least 2 items to make a pair.")
+    n_pairs = min(n_pairs, n_items * (n_items - 1) // 2)
+    rng, seen = random.Random(seed), set()
+    while len(seen) < n_pairs:
+        i, j = rng.sample(range(n_items), 2)
+        seen.add((min(i, j), max(i, j)))
+    return sorted(seen)
+
+
+def random_pair_cosines(encoder, texts, n_pairs: int = 2000, seed: int = 0) -> dict:
+    """Cosines of random pairs of distinct ``texts`` and their length differences (in characters).
+
+    Random pairs of questions are almost all unrelated, so a good embedding gives them low,
+    spread-out cosines; and their cosine should not depend on how different their lengths are.
+    Returns ``{"cosines", "length_diffs", "spearman_length"}``: the last is the rank correlation of
+    cosine with |len(a) - len(b)| (near 0: no length bias; negative: similar lengths look similar).
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    texts = list(dict.fromkeys(texts))
+    pairs = random_pairs(len(texts), n_pairs, seed)
+    used = sorted({k for pair in pairs for k in pair})  # encode only the sentences drawn (LCQMC is large)
+    row = {k: r for r, k in enumerate(used)}
+    z = encoder.encode([texts[k] for k in used])  # (N, H), unit rows
+    i, j = ([row[k] for k in x] for x in zip(*pairs))
+    cosines = (z[i] * z[j]).sum(dim=1).numpy()
+    diffs = np.array([abs(len(texts[a]) - len(texts[b])) for a, b in pairs])
+    return {"cosines": cosines, "length_diffs": diffs, "spearman_length": float(spearmanr(diffs, cosines)[0])}
+
+
+def repetition_cosines(encoder, texts, dup_rate: float = 0.32, n: int = 500, seed: int = 0) -> dict:
+    """Cosine between a sentence and its word-repeated copy, against the number of repeated tokens.
+
+    The copy means the same thing, so an encoder without a length bias gives it a cosine near 1
+    however many tokens were repeated. Returns ``{"added", "cosines", "spearman_length"}`` for the
+    first ``n`` distinct ``texts`` (tokens repeated with :func:`cse_helpers.augment.word_repetition`).
+    """
+    import random
+
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from .augment import word_repetition
+
+    rng = random.Random(seed)
+    texts = list(dict.fromkeys(texts))[:n]
+    bodies = encoder.body_ids(texts)
+    repeated = [word_repetition(body, dup_rate, rng) for body in bodies]
+    copies = [encoder.tokenizer.decode(ids).replace(" ", "") for ids in repeated]
+    za, zb = encoder.encode(texts), encoder.encode(copies)
+    cosines = (za * zb).sum(dim=1).numpy()
+    added = np.array([len(r) - len(b) for r, b in zip(repeated, bodies)])
+    return {"added": added, "cosines": cosines, "copies": copies,
+            "spearman_length": float(spearmanr(added, cosines)[0]) if np.unique(added).size > 1 else float("nan")}

@@ -1,0 +1,427 @@
+"""The course's interactive pieces: plain functions that compute, and thin ipywidgets UIs around them.
+
+ipywidgets swallows exceptions raised inside callbacks (a notebook run would not notice them), so
+everything that computes is a plain function here, tested directly:
+
+- :func:`batch_loss`: the loss of one real batch under the current model for given knobs
+  (temperature, margin, batch size, dropout; dup_rate for ESimCSE; lambda for DiffCSE).
+- :func:`short_training`: a short training run with given knobs; returns its history.
+- :func:`semantic_search`: top-k sentences of a corpus for a query.
+
+The UIs (:class:`LossPlayground`, :class:`TrainingComparer`, :class:`SearchBox`, :class:`LivePlot`)
+only wire core ipywidgets (sliders, a button, an ``Output``) to those functions and draw with
+inline matplotlib; a UI shows a callback's error in its output and keeps it in ``.error``. Tests
+build them, set ``slider.value`` and read ``.result`` / ``.runs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import plots
+from .losses import cosine_matrix, info_nce_logits
+
+# ------------------------------------------------------------------------------------------------
+# The computations
+# ------------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def dropout_set_to(module: nn.Module, p: float):
+    """Temporarily set every dropout of ``module`` to ``p`` (restored on exit).
+
+    That is each ``nn.Dropout``'s ``p`` and, in transformers 4.x, the float ``dropout_prob`` that the
+    SDPA attention of BERT-like models reads at each forward pass.
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout={p}: it must be in [0, 1).")
+    saved = [(m, "p", m.p) for m in module.modules() if isinstance(m, nn.Dropout)]
+    saved += [(m, "dropout_prob", m.dropout_prob) for m in module.modules()
+              if isinstance(getattr(m, "dropout_prob", None), float)]
+    try:
+        for m, name, _ in saved:
+            setattr(m, name, p)
+        yield
+    finally:
+        for m, name, old in saved:
+            setattr(m, name, old)
+
+
+@contextlib.contextmanager
+def _mode(module: nn.Module, training: bool):
+    was = module.training
+    module.train(training)
+    try:
+        yield
+    finally:
+        module.train(was)
+
+
+@contextlib.contextmanager
+def repeatable_masking(objective, device, seed: int):
+    """DiffCSE's masking draws restarted from ``seed`` inside the block, its generator restored after.
+
+    With a seeded :class:`~cse_helpers.models.DiffCSE` the draws come from its own generator (from
+    ``objective.mask_generator(device)``); without a seed they come from torch's global generator,
+    which the caller seeds.
+    """
+    get = getattr(objective, "mask_generator", None)
+    generator = get(device) if callable(get) else get
+    if generator is None:
+        yield
+        return
+    state = generator.get_state()
+    generator.manual_seed(seed)
+    try:
+        yield
+    finally:
+        generator.set_state(state)
+
+
+def first_batch(texts: Sequence[str], batch_size: int) -> list[str]:
+    """The first ``batch_size`` distinct texts (identical sentences would be false negatives)."""
+    if batch_size < 2:
+        raise ValueError(f"batch_size={batch_size}: a contrastive batch needs at least 2 sentences.")
+    batch = list(dict.fromkeys(texts))[:batch_size]
+    if len(batch) < 2:
+        raise ValueError("Fewer than 2 distinct sentences: nothing to contrast.")
+    return batch
+
+
+def batch_loss(encoder, texts: Sequence[str], method: str = "simcse", temperature: float = 0.05,
+               margin: float = 0.0, batch_size: int = 8, dropout: float = 0.1, dup_rate: float = 0.32,
+               lambda_rtd: float = 0.005, objective=None, seed: int = 0) -> dict:
+    """The loss of one real batch under the current ``encoder``, for the given knobs; no gradient.
+
+    The batch is the first ``batch_size`` distinct ``texts``. As in training, each sentence is
+    encoded twice in train mode (dropout ``dropout``; the encoder's own setting is restored after),
+    in one forward pass of 2B rows; for ESimCSE the second view has words repeated (``dup_rate``).
+    Random draws (dropout masks, repetitions, DiffCSE's masking) are seeded with ``seed``, so
+    moving one knob changes only what that knob changes. No momentum queue is used here.
+
+    For DiffCSE pass ``objective`` (a :class:`~cse_helpers.models.DiffCSE` around ``encoder``): the
+    RTD loss of the batch is added with weight ``lambda_rtd``.
+
+    Returns a dict: ``loss`` (total), ``contrastive``, ``rtd`` (None unless DiffCSE), ``lambda_rtd``,
+    ``texts`` (the B sentences), ``views`` (the second view as text), ``cosines`` (B, B),
+    ``logits`` (B, B) and ``probs`` (B, B), the row-wise softmax of the logits.
+    """
+    from .train import ViewBuilder
+
+    if method not in ("simcse", "esimcse", "diffcse"):
+        raise ValueError(f"method={method!r} is not one of simcse, esimcse, diffcse.")
+    if method == "diffcse" and objective is None:
+        raise ValueError("method='diffcse' needs objective= (a DiffCSE module around this encoder) for the RTD loss.")
+    batch_texts = first_batch(texts, batch_size)
+    bodies = [b[: encoder.max_body_len()] for b in encoder.body_ids(batch_texts)]
+    views = ViewBuilder(encoder, "esimcse" if method == "esimcse" else "simcse", encoder.max_seq_len,
+                        dup_rate=dup_rate, seed=seed)
+    batch = {k: v.to(encoder.device) for k, v in views(bodies).items()}  # (2B, L) rows a1 a2 b1 b2 ...
+    devices = [encoder.device] if encoder.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad(), dropout_set_to(encoder, dropout), \
+            _mode(encoder, True):
+        torch.manual_seed(seed)
+        z = encoder(batch["input_ids"], batch["attention_mask"])  # (2B, H)
+        z1, z2 = z[0::2], z[1::2]  # (B, H) each
+        logits = info_nce_logits(z1, z2, temperature=temperature, margin=margin).float()  # (B, B)
+        targets = torch.arange(len(batch_texts), device=logits.device)
+        contrastive = float(F.cross_entropy(logits, targets))
+        rtd = None
+        if method == "diffcse":
+            with repeatable_masking(objective, encoder.device, seed):
+                rtd = float(objective.rtd_loss(z1, batch["input_ids"][0::2], batch["attention_mask"][0::2]))
+    tokenizer = encoder.tokenizer
+    second = [tokenizer.decode(ids[mask.bool()], skip_special_tokens=True).replace(" ", "")
+              for ids, mask in zip(batch["input_ids"][1::2].cpu(), batch["attention_mask"][1::2].cpu())]
+    total = contrastive + (lambda_rtd * rtd if rtd is not None else 0.0)
+    return {"loss": total, "contrastive": contrastive, "rtd": rtd, "lambda_rtd": lambda_rtd, "texts": batch_texts,
+            "views": second, "cosines": cosine_matrix(z1, z2).float().cpu(), "logits": logits.cpu(),
+            "probs": logits.softmax(dim=1).cpu(), "method": method}
+
+
+def short_training(course, method: str = "simcse", steps: int | None = None, batch_size: int | None = None,
+                   temperature: float = 0.05, dropout: float | None = None, learning_rate: float | None = None,
+                   dup_rate: float = 0.32, lambda_rtd: float = 0.005, margin: float = 0.0,
+                   save_dir: str | None = None) -> dict:
+    """A short training run of ``method`` from the course's model with the given knobs; returns its history.
+
+    Every run starts from the same pretrained weights, data order and seed, so two runs differ only
+    by their knobs. The dev set is scored once, at the end. ``None`` takes the course's setting
+    (``compare_steps``, ``compare_batch``, ...).
+    """
+    steps = steps or course.compare_steps
+    overrides = dict(max_steps=steps, batch_size=batch_size or course.compare_batch, temperature=temperature,
+                     dropout=course.dropout if dropout is None else dropout, margin=margin,
+                     learning_rate=learning_rate or course.learning_rate, dup_rate=dup_rate, lambda_rtd=lambda_rtd,
+                     valid_steps=steps, logging_steps=max(1, steps // 12), progress_bar=False, warmup_ratio=0.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = course.train(method, save_dir=save_dir or tmp, **overrides)
+    return result.history
+
+
+def semantic_search(encoder, query: str, corpus: Sequence[str], k: int = 5,
+                    corpus_embeddings: torch.Tensor | None = None) -> list[tuple[float, str]]:
+    """The ``k`` sentences of ``corpus`` most similar to ``query`` (cosine), best first.
+
+    Pass ``corpus_embeddings`` (from ``encoder.encode(corpus)``) to embed the corpus once for many queries.
+    """
+    if not query.strip():
+        return []
+    if corpus_embeddings is None:
+        corpus_embeddings = encoder.encode(list(corpus))
+    if corpus_embeddings.size(0) != len(corpus):
+        raise ValueError(f"corpus_embeddings has {corpus_embeddings.size(0)} rows for {len(corpus)} sentences.")
+    q = encoder.encode([query])  # (1, H), unit length
+    scores = (corpus_embeddings @ q.T).squeeze(1)  # (N,)
+    top = torch.topk(scores, min(k, len(corpus)))
+    return [(float(s), corpus[i]) for s, i in zip(top.values.tolist(), top.indices.tolist())]
+
+
+def run_label(method: str, knobs: dict, history: dict) -> str:
+    """A legend label for a run: its method, its knobs and its final dev Spearman."""
+    parts = [method] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in knobs.items()]
+    evals = history.get("eval", [])
+    if evals and "spearman" in evals[-1]:
+        parts.append(f"→ ρ {evals[-1]['spearman']:.3f}")
+    return " ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# The UIs
+# ------------------------------------------------------------------------------------------------
+
+def _show(output, figure) -> None:
+    """Replace what ``output`` shows with ``figure`` (then close it, so it is not shown twice)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import clear_output, display
+
+    with output:
+        clear_output(wait=True)
+        display(figure)
+    plt.close(figure)
+
+
+class _UI:
+    """Shared plumbing: an error caught in a callback is shown and kept in ``.error``."""
+
+    widget = None
+    output = None
+    error: str | None = None
+
+    def _guard(self, function: Callable, *args):
+        self.error = None
+        try:
+            return function(*args)
+        except Exception:  # noqa: BLE001 -- ipywidgets would swallow it; show it instead
+            self.error = traceback.format_exc()
+            with self.output:
+                print(self.error)
+            return None
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+def _slider(kind: str, description: str, value, **kwargs):
+    import ipywidgets as W
+
+    style = {"description_width": "110px"}
+    layout = W.Layout(width="420px")
+    classes = {"float": W.FloatSlider, "int": W.IntSlider, "log": W.FloatLogSlider}
+    return classes[kind](value=value, description=description, style=style, layout=layout,
+                         continuous_update=False, **kwargs)
+
+
+def knob_sliders(method: str, max_batch: int = 32, defaults: dict | None = None) -> dict:
+    """The sliders of a method's knobs (temperature, margin, batch size, dropout; dup_rate; lambda)."""
+    d = {"temperature": 0.05, "margin": 0.0, "batch_size": min(8, max_batch), "dropout": 0.1, "dup_rate": 0.32,
+         "lambda_rtd": 0.005, **(defaults or {})}
+    sliders = {
+        "temperature": _slider("log", "temperature τ", d["temperature"], base=10, min=-2.3, max=0.0, step=0.05,
+                               readout_format=".3f"),
+        "margin": _slider("float", "margin", d["margin"], min=0.0, max=0.5, step=0.05),
+        "batch_size": _slider("int", "batch size B", d["batch_size"], min=2, max=max_batch, step=1),
+        "dropout": _slider("float", "dropout", d["dropout"], min=0.0, max=0.5, step=0.05),
+    }
+    if method == "esimcse":
+        sliders["dup_rate"] = _slider("float", "dup_rate", d["dup_rate"], min=0.0, max=1.0, step=0.04)
+    if method == "diffcse":
+        sliders["lambda_rtd"] = _slider("log", "λ (RTD weight)", d["lambda_rtd"], base=10, min=-4, max=0.0, step=0.1,
+                                        readout_format=".4f")
+    return sliders
+
+
+class LossPlayground(_UI):
+    """Sliders for the knobs of a method; each move recomputes :func:`batch_loss` and redraws.
+
+    ``.sliders`` (name -> slider), ``.result`` (the last :func:`batch_loss` dict), ``.results`` (all
+    of them, with the knob values), ``.figure`` (the last figure), ``.widget`` (what is displayed).
+    """
+
+    def __init__(self, encoder, texts: Sequence[str], method: str = "simcse", objective=None, max_batch: int = 16,
+                 seed: int = 0, defaults: dict | None = None, draw: bool = True):
+        import ipywidgets as W
+
+        self.encoder, self.texts, self.method, self.objective, self.seed = encoder, list(texts), method, objective, seed
+        self.draw = draw
+        self.sliders = knob_sliders(method, max_batch=max_batch, defaults=defaults)
+        self.output = W.Output()
+        self.readout = W.HTML()
+        for slider in self.sliders.values():
+            slider.observe(lambda change: self._guard(self.update), names="value")
+        self.widget = W.VBox([W.HTML(f"<b>Loss playground ({method})</b>: move a slider, watch the loss"),
+                              *self.sliders.values(), self.readout, self.output])
+        self.result, self.results, self.figure = None, [], None
+        self._guard(self.update)
+
+    def values(self) -> dict:
+        return {name: slider.value for name, slider in self.sliders.items()}
+
+    def update(self) -> dict:
+        values = self.values()
+        result = batch_loss(self.encoder, self.texts, method=self.method, objective=self.objective, seed=self.seed,
+                            **values)
+        self.result = result
+        self.results.append({**values, "loss": result["loss"], "contrastive": result["contrastive"],
+                             "rtd": result["rtd"]})
+        self.readout.value = f"<b>loss = {result['loss']:.4f}</b> " + " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        if self.draw:
+            self.figure = plots.plot_playground(result)
+            _show(self.output, self.figure)
+        return result
+
+
+class TrainingComparer(_UI):
+    """Knob sliders, a steps slider and a button: each click trains a short run and overlays its curve.
+
+    ``runs`` starts with earlier runs (name -> history) drawn for reference; ``.run()`` (what the
+    button calls) appends the new one. ``train_fn`` defaults to :func:`short_training` with ``course``.
+    """
+
+    def __init__(self, course, method: str = "simcse", runs: dict | None = None, train_fn: Callable | None = None,
+                 defaults: dict | None = None, draw: bool = True):
+        import ipywidgets as W
+
+        self.course, self.method, self.draw = course, method, draw
+        self.train_fn = train_fn or (lambda **knobs: short_training(course, method, **knobs))
+        defaults = {"batch_size": course.compare_batch, "dropout": course.dropout, **(defaults or {})}
+        self.sliders = knob_sliders(method, max_batch=max(64, course.compare_batch), defaults=defaults)
+        self.sliders["steps"] = _slider("int", "steps", course.compare_steps, min=2,
+                                        max=max(10 * course.compare_steps, 20), step=1)
+        self.button = W.Button(description="train and overlay", button_style="primary", icon="play")
+        self.button.on_click(lambda _: self._guard(self.run))
+        self.status = W.HTML()
+        self.output = W.Output()
+        self.runs = dict(runs or {})
+        self.figure = None
+        self.widget = W.VBox([W.HTML(f"<b>Training comparer ({method})</b>: set the knobs, click, compare curves"),
+                              *self.sliders.values(), W.HBox([self.button, self.status]), self.output])
+        if self.runs:
+            self._guard(self.redraw)
+
+    def values(self) -> dict:
+        return {name: slider.value for name, slider in self.sliders.items()}
+
+    def run(self) -> dict:
+        knobs = self.values()
+        self.status.value = "training..."
+        start = time.perf_counter()
+        history = self.train_fn(**knobs)
+        label = run_label(self.method, {k: v for k, v in knobs.items() if k != "steps"}, history)
+        while label in self.runs:
+            label += "'"
+        self.runs[label] = history
+        self.status.value = f"done in {time.perf_counter() - start:.0f} s"
+        self.redraw()
+        return history
+
+    def redraw(self):
+        import matplotlib.pyplot as plt
+
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+        plots.plot_curves(self.runs, "loss", ax=left)
+        plots.plot_curves(self.runs, "spearman", ax=right)
+        self.figure = fig
+        if self.draw:
+            _show(self.output, fig)
+        return fig
+
+
+class SearchBox(_UI):
+    """A query box and a k slider over a corpus; shows :func:`semantic_search`'s top k as a table."""
+
+    def __init__(self, encoder, corpus: Sequence[str], query: str = "", k: int = 5):
+        import ipywidgets as W
+
+        self.encoder, self.corpus = encoder, list(corpus)
+        self.embeddings = encoder.encode(self.corpus)
+        self.query = W.Text(value=query, description="query", continuous_update=False,
+                            layout=W.Layout(width="420px"))
+        self.k = _slider("int", "k", k, min=1, max=20, step=1)
+        self.output = W.Output()
+        self.hits: list[tuple[float, str]] = []
+        for control in (self.query, self.k):
+            control.observe(lambda change: self._guard(self.update), names="value")
+        self.widget = W.VBox([self.query, self.k, self.output])
+        self._guard(self.update)
+
+    def update(self) -> list[tuple[float, str]]:
+        from IPython.display import HTML, clear_output, display
+
+        self.hits = semantic_search(self.encoder, self.query.value, self.corpus, self.k.value, self.embeddings)
+        with self.output:
+            clear_output(wait=True)
+            display(HTML(plots.html_table(["rank", "cosine", "sentence"],
+                                          [(i + 1, score, text) for i, (score, text) in enumerate(self.hits)])))
+        return self.hits
+
+
+class LivePlot:
+    """Live training curves in a notebook: pass ``on_log`` / ``on_evaluate`` to :func:`~cse_helpers.train.train`.
+
+    The figure (loss and dev metric against the step) is redrawn in place at most every
+    ``min_interval`` seconds, and always after an evaluation; ``.history`` collects the records.
+    """
+
+    def __init__(self, metric: str = "spearman", min_interval: float = 1.0, title: str = "", display: bool = True):
+        self.metric, self.min_interval, self.title = metric, min_interval, title
+        self.history = {"log": [], "eval": []}
+        self.handle, self.last_draw, self.figure, self.display = None, -math.inf, None, display
+
+    def on_log(self, record: dict) -> None:
+        self.history["log"].append(record)
+        if time.perf_counter() - self.last_draw >= self.min_interval:
+            self.draw()
+
+    def on_evaluate(self, record: dict) -> None:
+        self.history["eval"].append(record)
+        self.draw()
+
+    def draw(self):
+        import matplotlib.pyplot as plt
+
+        figure = plots.plot_history(self.history, metric=self.metric)
+        if self.title:
+            figure.axes[0].set_title(self.title)
+        if self.display:
+            from IPython.display import display
+            if self.handle is None:
+                self.handle = display(figure, display_id=True)
+            else:
+                self.handle.update(figure)
+        plt.close(figure)  # kept as data for .figure; closed so the notebook does not show it twice
+        self.figure = figure
+        self.last_draw = time.perf_counter()
+        return figure

@@ -1,0 +1,246 @@
+"""The widget callbacks, called directly, and the UIs driven by setting widget values."""
+
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from cse_helpers import course, widgets  # noqa: E402
+from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.models import DiffCSE, SentenceEncoder  # noqa: E402
+from cse_helpers.tiny import build_tiny_model  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEXTS = list(read_train_texts(os.path.join(ROOT, "data", "train.txt")))
+PAIRS = read_pairs(os.path.join(ROOT, "data", "dev.tsv"))
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    corpus = TEXTS + [s for a, b, _ in PAIRS for s in (a, b)]
+    return build_tiny_model(str(tmp_path_factory.mktemp("widgets-tiny")), corpus, hidden_size=32,
+                            num_hidden_layers=2, num_attention_heads=2, max_position_embeddings=64)
+
+
+@pytest.fixture(scope="module")
+def encoder(model_dir):
+    torch.manual_seed(0)
+    return SentenceEncoder.from_pretrained(model_dir, dropout=0.1, max_seq_len=48).eval()
+
+
+@pytest.fixture(scope="module")
+def diffcse(model_dir, encoder):
+    from transformers import AutoModel, AutoModelForMaskedLM
+
+    return DiffCSE(encoder, AutoModelForMaskedLM.from_pretrained(model_dir), AutoModel.from_pretrained(model_dir),
+                   seed=0)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def dropout_values(module):
+    return [m.p for m in module.modules() if isinstance(m, nn.Dropout)]
+
+
+# ---- batch_loss ---------------------------------------------------------------------------------
+
+def test_batch_loss_is_the_cross_entropy_of_its_logits(encoder):
+    result = widgets.batch_loss(encoder, TEXTS, temperature=0.05, margin=0.2, batch_size=6)
+    logits, cosines = result["logits"], result["cosines"]
+    assert logits.shape == (6, 6) and result["texts"] == TEXTS[:6]
+    expected = (cosines - 0.2 * torch.eye(6)) / 0.05  # margin on the positives, then / temperature
+    assert torch.allclose(logits, expected, atol=1e-4)
+    assert result["loss"] == pytest.approx(float(F.cross_entropy(logits, torch.arange(6))), rel=1e-5)
+    assert torch.allclose(result["probs"].sum(dim=1), torch.ones(6))
+
+
+def test_batch_loss_is_repeatable_and_each_knob_changes_it(encoder):
+    base = dict(batch_size=6, temperature=0.05, margin=0.0, dropout=0.1)
+    loss = widgets.batch_loss(encoder, TEXTS, **base)["loss"]
+    assert widgets.batch_loss(encoder, TEXTS, **base)["loss"] == loss  # seeded: same knobs, same loss
+    for knob, value in (("temperature", 0.5), ("margin", 0.3), ("batch_size", 10), ("dropout", 0.3)):
+        assert widgets.batch_loss(encoder, TEXTS, **{**base, knob: value})["loss"] != pytest.approx(loss), knob
+    # one more negative per row: with near-uniform probabilities the loss grows like log B
+    flat = widgets.batch_loss(encoder, TEXTS, **{**base, "temperature": 1.0, "batch_size": 10})
+    assert flat["loss"] == pytest.approx(math.log(10), abs=0.1)
+
+
+def test_dropout_zero_makes_the_two_views_identical(encoder):
+    same = widgets.batch_loss(encoder, TEXTS, batch_size=5, dropout=0.0)
+    assert torch.allclose(torch.diagonal(same["cosines"]), torch.ones(5), atol=1e-5)
+    noisy = widgets.batch_loss(encoder, TEXTS, batch_size=5, dropout=0.3)
+    assert float(torch.diagonal(noisy["cosines"]).max()) < 1 - 1e-5
+
+
+def test_batch_loss_restores_the_encoders_dropout_and_mode(encoder):
+    before = dropout_values(encoder)
+    encoder.eval()
+    widgets.batch_loss(encoder, TEXTS, batch_size=4, dropout=0.4)
+    assert dropout_values(encoder) == before and not encoder.training
+
+
+def test_esimcse_views_repeat_tokens_of_the_originals(encoder):
+    result = widgets.batch_loss(encoder, TEXTS, method="esimcse", batch_size=8, dup_rate=0.5)
+    lengths = [(len(v), len(t)) for v, t in zip(result["views"], result["texts"])]
+    assert all(v >= t for v, t in lengths) and any(v > t for v, t in lengths)
+    for view, text in zip(result["views"], result["texts"]):  # removing the repeats gives the sentence back
+        it = iter(view)
+        assert all(ch in it for ch in text.lower())
+    simcse = widgets.batch_loss(encoder, TEXTS, method="simcse", batch_size=8)
+    assert simcse["views"] == [t.lower() for t in simcse["texts"]]
+
+
+def test_diffcse_total_is_contrastive_plus_lambda_rtd(encoder, diffcse):
+    small = widgets.batch_loss(encoder, TEXTS, method="diffcse", objective=diffcse, batch_size=6, lambda_rtd=0.005)
+    large = widgets.batch_loss(encoder, TEXTS, method="diffcse", objective=diffcse, batch_size=6, lambda_rtd=0.5)
+    assert small["rtd"] == pytest.approx(large["rtd"]) and 0.05 < small["rtd"] < 5
+    assert small["loss"] == pytest.approx(small["contrastive"] + 0.005 * small["rtd"])
+    assert large["loss"] - small["loss"] == pytest.approx(0.495 * small["rtd"], rel=1e-4)
+    with pytest.raises(ValueError, match="objective"):
+        widgets.batch_loss(encoder, TEXTS, method="diffcse")
+
+
+def test_repeatable_masking_restarts_the_draws_and_restores_the_generator(diffcse):
+    generator = diffcse.mask_generator(torch.device("cpu"))
+    state = generator.get_state()
+    with widgets.repeatable_masking(diffcse, torch.device("cpu"), seed=5):
+        first = torch.rand(4, generator=generator)
+    with widgets.repeatable_masking(diffcse, torch.device("cpu"), seed=5):
+        second = torch.rand(4, generator=generator)
+    assert torch.equal(first, second)
+    assert torch.equal(generator.get_state(), state)  # the training run's draws are not disturbed
+
+
+def test_batch_loss_rejects_bad_input(encoder):
+    with pytest.raises(ValueError, match="at least 2"):
+        widgets.batch_loss(encoder, TEXTS, batch_size=1)
+    with pytest.raises(ValueError, match="distinct"):
+        widgets.batch_loss(encoder, ["同一句"] * 5, batch_size=4)
+    with pytest.raises(ValueError, match="method"):
+        widgets.batch_loss(encoder, TEXTS, method="bert")
+
+
+# ---- the loss playground ---------------------------------------------------------------------------
+
+def test_playground_recomputes_when_a_slider_moves(encoder):
+    ui = widgets.LossPlayground(encoder, TEXTS, method="simcse", defaults={"batch_size": 6})
+    first = ui.result["loss"]
+    assert ui.error is None and ui.figure is not None and len(ui.results) == 1
+    ui.sliders["temperature"].value = 1.0
+    assert len(ui.results) == 2 and ui.results[-1]["temperature"] == pytest.approx(1.0)
+    assert ui.result["loss"] != pytest.approx(first)
+    assert ui.result["loss"] == pytest.approx(math.log(6), abs=0.1)  # near-uniform softmax at tau = 1
+    ui.sliders["batch_size"].value = 9
+    assert ui.result["probs"].shape == (9, 9)
+    assert "loss" in ui.figure.axes[0].get_title() and f"{ui.result['loss']:.4f}" in ui.readout.value
+
+
+def test_playground_has_the_methods_own_knobs(encoder, diffcse):
+    esim = widgets.LossPlayground(encoder, TEXTS, method="esimcse", draw=False)
+    assert "dup_rate" in esim.sliders and "lambda_rtd" not in esim.sliders
+    diff = widgets.LossPlayground(encoder, TEXTS, method="diffcse", objective=diffcse, draw=False)
+    before = diff.result
+    diff.sliders["lambda_rtd"].value = 0.5
+    assert diff.result["loss"] - before["loss"] == pytest.approx((0.5 - before["lambda_rtd"]) * before["rtd"],
+                                                                 rel=1e-3)
+
+
+def test_playground_shows_a_callback_error_instead_of_losing_it(encoder):
+    ui = widgets.LossPlayground(encoder, ["只有一句"] * 3, draw=False)
+    assert ui.result is None and "distinct" in ui.error
+
+
+# ---- the training comparer ------------------------------------------------------------------------
+
+def fake_course(**settings):
+    return course.Course(mode="quick", device=torch.device("cpu"), precision="fp32", seed=0, model="none",
+                         model_description="", settings={**course.MODE_SETTINGS["quick"], **settings})
+
+
+def test_comparer_passes_the_slider_values_and_overlays_each_run():
+    calls = []
+
+    def train_fn(**knobs):
+        calls.append(knobs)
+        k = len(calls)
+        return {"log": [{"step": s, "loss": 3.0 / (s * k)} for s in (1, 2, 3)],
+                "eval": [{"step": 3, "spearman": 0.1 * k}]}
+
+    reference = {"log": [{"step": 1, "loss": 4.0}], "eval": [{"step": 1, "spearman": 0.0}]}
+    ui = widgets.TrainingComparer(fake_course(), "esimcse", runs={"notebook run": reference}, train_fn=train_fn)
+    ui.sliders["dup_rate"].value = 0.6
+    ui.sliders["steps"].value = 3
+    ui.button.click()
+    assert ui.error is None
+    assert calls[0]["dup_rate"] == pytest.approx(0.6) and calls[0]["steps"] == 3
+    ui.sliders["temperature"].value = 0.5
+    ui.run()
+    assert calls[1]["temperature"] == pytest.approx(0.5, rel=0.01)
+    assert len(ui.runs) == 3 and list(ui.runs)[1].startswith("esimcse") and "ρ 0.100" in list(ui.runs)[1]
+    loss_ax, metric_ax = ui.figure.axes
+    assert len(loss_ax.lines) == 3
+    assert loss_ax.lines[2].get_ydata().tolist() == pytest.approx([1.5, 0.75, 0.5])
+    assert metric_ax.lines[2].get_ydata().tolist() == pytest.approx([0.2])
+
+
+def test_comparer_shows_a_training_error():
+    def broken(**knobs):
+        raise FloatingPointError("the loss became NaN")
+
+    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=broken, draw=False)
+    ui.button.click()
+    assert "NaN" in ui.error and not ui.runs
+
+
+def test_short_training_really_trains(model_dir, tmp_path):
+    c = fake_course(dropout=0.1, compare_steps=3, compare_batch=8, eval_batch_size=64)
+    c.model, c.runs_dir = model_dir, str(tmp_path)
+    c._data = {"train": TEXTS[:64], "dev": PAIRS[:40], "source": "a slice of the sample"}  # small: fast
+    history = widgets.short_training(c, "simcse", temperature=0.1, learning_rate=1e-3)
+    assert [r["step"] for r in history["eval"]] == [3]
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in history["log"])
+    assert -1 <= history["eval"][0]["spearman"] <= 1
+
+
+# ---- search and live curves ----------------------------------------------------------------------------
+
+def test_semantic_search_finds_the_sentence_itself_first(encoder):
+    corpus = TEXTS[:50]
+    hits = widgets.semantic_search(encoder, corpus[7], corpus, k=3)
+    assert len(hits) == 3 and hits[0][1] == corpus[7] and hits[0][0] == pytest.approx(1.0, abs=1e-5)
+    assert hits[0][0] >= hits[1][0] >= hits[2][0]
+    assert widgets.semantic_search(encoder, "  ", corpus) == []
+    with pytest.raises(ValueError, match="rows"):
+        widgets.semantic_search(encoder, "手机", corpus, corpus_embeddings=torch.zeros(3, 32))
+
+
+def test_search_box_updates_when_the_query_changes(encoder):
+    corpus = TEXTS[:40]
+    ui = widgets.SearchBox(encoder, corpus, query=corpus[0], k=2)
+    assert ui.hits[0][1] == corpus[0] and len(ui.hits) == 2
+    ui.query.value = corpus[5]
+    assert ui.hits[0][1] == corpus[5]
+    ui.k.value = 4
+    assert len(ui.hits) == 4 and ui.error is None
+
+
+def test_live_plot_collects_records_and_redraws():
+    live = widgets.LivePlot(min_interval=0.0, display=False)
+    for step, loss in ((1, 3.0), (2, 2.5)):
+        live.on_log({"step": step, "loss": loss})
+    live.on_evaluate({"step": 2, "spearman": 0.3})
+    assert [r["loss"] for r in live.history["log"]] == [3.0, 2.5]
+    loss_ax, metric_ax = live.figure.axes
+    assert loss_ax.lines[0].get_ydata().tolist() == [3.0, 2.5]
+    assert metric_ax.lines[0].get_ydata().tolist() == [0.3]
