@@ -83,17 +83,28 @@ class ProjectionMLP(nn.Module):
         return self.net(h)
 
 
-def set_dropout(model: nn.Module, p: float) -> None:
-    """Set every dropout of ``model`` (hidden and attention) to ``p``: SimCSE's augmentation."""
+def dropout_settings(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """Every ``(module, attribute)`` that holds a dropout probability of ``model``.
+
+    That is each ``nn.Dropout``'s ``p`` and, in transformers 4.x, the float ``dropout_prob`` that the
+    SDPA attention of BERT, RoBERTa, XLM-R, DistilBERT... reads at each forward (5.x reads its
+    ``nn.Dropout``'s ``p``): without it, attention dropout would stay at 0.1.
+    """
+    settings = [(m, "p") for m in model.modules() if isinstance(m, nn.Dropout)]
+    return settings + [(m, "dropout_prob") for m in model.modules()
+                       if isinstance(getattr(m, "dropout_prob", None), float)]
+
+
+def check_dropout(p: float) -> None:
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout={p}: it must be in [0, 1). SimCSE uses 0.1; the tutorial 0.3.")
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = p
-        # transformers 4.x: the SDPA attention of BERT, RoBERTa, XLM-R, DistilBERT... keeps its dropout
-        # as a float read at each forward (5.x reads its nn.Dropout's p): without this, it stays 0.1.
-        if isinstance(getattr(module, "dropout_prob", None), float):
-            module.dropout_prob = p
+
+
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Set every dropout of ``model`` (hidden and attention) to ``p``: SimCSE's augmentation."""
+    check_dropout(p)
+    for module, name in dropout_settings(model):
+        setattr(module, name, p)
     for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
         if hasattr(model.config, name):
             setattr(model.config, name, p)

@@ -297,8 +297,6 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
 
     # ---- data first: a bad file fails before any model is loaded ----
     texts = list(train_texts) if train_texts is not None else read_train_texts(args.train_path)
-    if not texts:
-        raise ValueError("train_texts is empty: give at least one batch of sentences.")
     if len(texts) < args.batch_size:
         raise ValueError(f"{args.train_path}: {len(texts)} sentences, fewer than one batch of {args.batch_size}. "
                          f"Use --batch_size {max(2, len(texts))} or less, or more data.")

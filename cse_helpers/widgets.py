@@ -25,10 +25,10 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from . import plots
-from .losses import cosine_matrix, info_nce_logits
+from .losses import cosine_matrix, info_nce, info_nce_logits
+from .models import check_dropout, dropout_settings
 
 # ------------------------------------------------------------------------------------------------
 # The computations
@@ -37,16 +37,9 @@ from .losses import cosine_matrix, info_nce_logits
 
 @contextlib.contextmanager
 def dropout_set_to(module: nn.Module, p: float):
-    """Temporarily set every dropout of ``module`` to ``p`` (restored on exit).
-
-    That is each ``nn.Dropout``'s ``p`` and, in transformers 4.x, the float ``dropout_prob`` that the
-    SDPA attention of BERT-like models reads at each forward pass.
-    """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout={p}: it must be in [0, 1).")
-    saved = [(m, "p", m.p) for m in module.modules() if isinstance(m, nn.Dropout)]
-    saved += [(m, "dropout_prob", m.dropout_prob) for m in module.modules()
-              if isinstance(getattr(m, "dropout_prob", None), float)]
+    """Temporarily set every dropout of ``module`` to ``p`` (restored on exit); see ``models.dropout_settings``."""
+    check_dropout(p)
+    saved = [(m, name, getattr(m, name)) for m, name in dropout_settings(module)]
     try:
         for m, name, _ in saved:
             setattr(m, name, p)
@@ -132,9 +125,8 @@ def batch_loss(encoder, texts: Sequence[str], method: str = "simcse", temperatur
         torch.manual_seed(seed)
         z = encoder(batch["input_ids"], batch["attention_mask"])  # (2B, H)
         z1, z2 = z[0::2], z[1::2]  # (B, H) each
-        logits = info_nce_logits(z1, z2, temperature=temperature, margin=margin).float()  # (B, B)
-        targets = torch.arange(len(batch_texts), device=logits.device)
-        contrastive = float(F.cross_entropy(logits, targets))
+        logits = info_nce_logits(z1, z2, temperature=temperature, margin=margin).float()  # (B, B), drawn
+        contrastive = float(info_nce(z1, z2, temperature=temperature, margin=margin))  # the package's loss
         rtd = None
         if method == "diffcse":
             with repeatable_masking(objective, encoder.device, seed):
