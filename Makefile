@@ -35,7 +35,7 @@ test: .venv-test/.installed
 
 # The notebooks, executed top to bottom in quick mode (nbclient), each under 3 minutes on 2 CPU cores.
 course: .venv/.installed
-	RUN_NOTEBOOKS=1 CSE_QUICK=1 $(OFFLINE) .venv/bin/python -m pytest tests/test_notebooks.py -m notebooks -q
+	RUN_NOTEBOOKS=1 CSE_QUICK=1 $(OFFLINE) .venv/bin/python -m pytest tests/test_notebooks.py -m notebooks -q --durations=5
 
 # The lower end of requirements.txt: transformers 4.46 (its last patch release, 4.46.3) with the oldest
 # tokenizers and safetensors that requirements.txt allows; huggingface_hub is capped below 1.0 by

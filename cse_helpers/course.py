@@ -18,7 +18,13 @@ Two modes:
   or, when that is absent, a tiny randomly initialised model built offline, and a few dozen steps.
   Each notebook runs in a few minutes on a laptop CPU.
 
-``CSE_QUICK=0`` forces full mode (e.g. on a CPU machine with a lot of patience).
+``CSE_QUICK=0`` forces full mode (e.g. on a CPU machine with a lot of patience). Two more environment
+variables change a mode without editing a cell (on Colab: ``%env NAME=value`` before the setup cell):
+
+- ``CSE_MODEL``: another model, a hub name or a local directory (e.g. ``hfl/chinese-roberta-wwm-ext``,
+  or a copy of ERNIE on a machine without the hub);
+- ``CSE_SETTINGS``: comma-separated overrides of :data:`MODE_SETTINGS`, e.g.
+  ``max_steps=500,valid_steps=100`` for a shorter session.
 """
 
 from __future__ import annotations
@@ -73,6 +79,28 @@ MODE_SETTINGS = {
                   valid_steps=10, logging_steps=2, eval_batch_size=128, playground_batch=8,
                   compare_steps=10, compare_batch=16, search_corpus=2000),
 }
+
+
+def settings_from_env(mode: str, env: dict | None = None) -> dict:
+    """The settings of ``mode`` with the overrides of ``CSE_SETTINGS`` (``"max_steps=500,dropout=0.1"``).
+
+    Each value is read as the type of the setting it replaces; an unknown name or a value of the
+    wrong type is an error that names the variable, the entry and the settings there are.
+    """
+    settings = dict(MODE_SETTINGS[mode])
+    text = (os.environ if env is None else env).get("CSE_SETTINGS", "").strip()
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = (x.strip() for x in entry.partition("="))
+        if not sep or name not in settings:
+            raise ValueError(f"CSE_SETTINGS={text!r}: {entry!r} is not NAME=VALUE with one of the settings "
+                             f"{', '.join(settings)}.")
+        kind = type(settings[name])
+        try:
+            settings[name] = kind(value)
+        except ValueError:
+            raise ValueError(f"CSE_SETTINGS={text!r}: {name} takes {'an integer' if kind is int else 'a number'}, "
+                             f"not {value!r}.") from None
+    return settings
 
 
 def in_colab() -> bool:
@@ -349,7 +377,9 @@ class Course:
         return result.encoder, result.history
 
     def describe(self) -> str:
-        lines = [f"mode: {self.mode}" + (" (no GPU, or CSE_QUICK=1)" if self.quick else " (GPU)"),
+        why = " (no GPU, or CSE_QUICK=1)" if self.quick else (" (GPU)" if self.device.type == "cuda" else
+                                                              " (CSE_QUICK=0 on a CPU: slow)")
+        lines = [f"mode: {self.mode}{why}",
                  f"device: {self.device}, precision: {self.precision}, seed: {self.seed}",
                  f"model: {self.model} ({self.model_description})",
                  "settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items())]
@@ -412,14 +442,18 @@ def setup(seed: int = 42, quick: bool | None = None, install: bool | None = None
         device = torch.device("cpu")  # quick mode is sized for a CPU; its numbers are the CPU's
     precision = pick_precision(device, "auto")
     data_dir = sample_data_dir()
+    settings = settings_from_env(mode)
     if quick:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()  # small local models: no loading bars between the outputs
+    if os.environ.get("CSE_MODEL", "").strip():
+        model, description = os.environ["CSE_MODEL"].strip(), "set by CSE_MODEL"
+    elif quick:
         model, description = quick_model(data_dir)
     else:
         model, description = FULL_MODEL, "ERNIE 3.0 base, Chinese (Sun et al., 2021), from the Hugging Face hub"
     course = Course(mode=mode, device=device, precision=precision, seed=seed, model=model,
-                    model_description=description, settings=dict(MODE_SETTINGS[mode]), data_dir=data_dir,
+                    model_description=description, settings=settings, data_dir=data_dir,
                     runs_dir=runs_dir or os.environ.get("CSE_RUNS_DIR") or os.path.join("runs", mode), colab=colab)
     if verbose:
         print(" | ".join(f"{k} {v}" for k, v in versions().items()))

@@ -67,17 +67,30 @@ def tiny_config(model_type: str = "bert", vocab_size: int = 100, hidden_size: in
     )
 
 
+#: The architecture of ``nghuyong/ernie-3.0-base-zh`` (its config.json): for a stand-in with random
+#: weights where the hub cannot be reached, e.g. to time full mode on a GPU. Speed does not depend on
+#: the weights; the vocabulary is padded to ERNIE's 40,000 entries so the masked-LM head costs the same.
+ERNIE_BASE = dict(model_type="ernie", hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+                  max_position_embeddings=2048, vocab_size=40000)
+
+
 def build_tiny_model(out_dir: str, texts: Iterable[str], model_type: str = "bert", seed: int = 0,
-                     **config_kwargs) -> str:
+                     vocab_size: int | None = None, **config_kwargs) -> str:
     """Build a randomly initialised tiny model with a character vocabulary and save it to ``out_dir``.
 
     The model is saved with its pre-training heads (pooler and masked-LM head), so the same directory
     serves as a sentence encoder (``AutoModel``) and as a DiffCSE generator (``AutoModelForMaskedLM``).
+    ``vocab_size`` pads the vocabulary with ``[unused0]``, ``[unused1]``, ... up to that size.
     Returns ``out_dir``.
     """
     from transformers import BertForPreTraining, ErnieForPreTraining
 
-    tokenizer = save_char_tokenizer(build_char_vocab(texts), out_dir)
+    vocab = build_char_vocab(texts)
+    if vocab_size is not None:
+        if vocab_size < len(vocab):
+            raise ValueError(f"vocab_size={vocab_size} is below the {len(vocab)} characters of these texts.")
+        vocab += [f"[unused{i}]" for i in range(vocab_size - len(vocab))]
+    tokenizer = save_char_tokenizer(vocab, out_dir)
     config = tiny_config(model_type, vocab_size=len(tokenizer), **config_kwargs)
     model_class = {"bert": BertForPreTraining, "ernie": ErnieForPreTraining}[model_type]
     torch.manual_seed(seed)
@@ -99,11 +112,16 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden_size", type=int, default=64)
     parser.add_argument("--num_hidden_layers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ernie_base", action="store_true",
+                        help="ERNIE 3.0 base's architecture and vocabulary size instead (random weights, 118M "
+                             "parameters): a stand-in for timing where the hub cannot be reached")
     args = parser.parse_args(argv)
     texts = list(read_train_texts(args.train_path)) + [s for a, b, _ in read_pairs(args.dev_path) for s in (a, b)]
-    build_tiny_model(args.out, texts, model_type=args.model_type, seed=args.seed, hidden_size=args.hidden_size,
-                     num_hidden_layers=args.num_hidden_layers, num_attention_heads=2)
-    print(f"tiny {args.model_type} model written to {args.out}")
+    sizes = dict(ERNIE_BASE) if args.ernie_base else dict(
+        model_type=args.model_type, hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
+        num_attention_heads=2)
+    build_tiny_model(args.out, texts, seed=args.seed, **sizes)
+    print(f"{'ERNIE-base stand-in' if args.ernie_base else 'tiny ' + args.model_type} model written to {args.out}")
     return 0
 
 

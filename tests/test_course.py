@@ -19,6 +19,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def no_colab(monkeypatch):
     monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    for name in ("CSE_MODEL", "CSE_SETTINGS"):  # a learner's own overrides must not leak into the tests
+        monkeypatch.delenv(name, raising=False)
 
 
 # ---- mode ------------------------------------------------------------------------------------------
@@ -58,6 +60,30 @@ def test_setup_full_mode_is_the_tutorials_recipe(no_colab, monkeypatch):
     args = c.training_args("simcse")
     assert (args.batch_size, args.max_seq_len, args.dropout, args.model) == (64, 64, 0.3, c.model)
     assert args.max_steps == course.MODE_SETTINGS["full"]["max_steps"] and c.runs_dir == os.path.join("runs", "full")
+
+
+def test_cse_model_and_cse_settings_change_full_mode_without_editing_a_cell(no_colab, monkeypatch, tmp_path):
+    monkeypatch.setenv("CSE_QUICK", "0")
+    monkeypatch.setenv("CSE_MODEL", str(tmp_path / "my-ernie"))
+    monkeypatch.setenv("CSE_SETTINGS", " max_steps=300, valid_steps=100,dropout=0.1 ")
+    c = course.setup(verbose=False)
+    assert c.mode == "full" and c.model == str(tmp_path / "my-ernie") and c.model_description == "set by CSE_MODEL"
+    args = c.training_args("esimcse")
+    assert (args.max_steps, args.valid_steps, args.dropout, args.batch_size) == (300, 100, 0.1, 64)
+    assert course.MODE_SETTINGS["full"]["max_steps"] == 2000  # the table itself is untouched
+
+
+def test_settings_from_env_reads_types_and_rejects_what_it_cannot_use():
+    assert course.settings_from_env("quick", {}) == course.MODE_SETTINGS["quick"]
+    assert course.settings_from_env("quick", {"CSE_SETTINGS": "learning_rate=2e-5"})["learning_rate"] == 2e-5
+    with pytest.raises(ValueError, match=r"'max_step=5' is not NAME=VALUE with one of the settings batch_size, "):
+        course.settings_from_env("full", {"CSE_SETTINGS": "max_step=5"})
+    with pytest.raises(ValueError, match="'500' is not NAME=VALUE"):
+        course.settings_from_env("full", {"CSE_SETTINGS": "500"})
+    with pytest.raises(ValueError, match="max_steps takes an integer, not '1e3'"):
+        course.settings_from_env("full", {"CSE_SETTINGS": "max_steps=1e3"})
+    with pytest.raises(ValueError, match="dropout takes a number, not 'high'"):
+        course.settings_from_env("full", {"CSE_SETTINGS": "dropout=high"})
 
 
 def test_training_args_per_method(tmp_path):

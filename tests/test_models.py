@@ -200,3 +200,19 @@ def test_generator_with_another_vocabulary_is_refused(tiny_model_dir, tmp_path):
         load_generator(other, encoder)
     with pytest.raises(ValueError, match="must share the tokenizer"):
         DiffCSE(encoder, AutoModelForMaskedLM.from_pretrained(other), AutoModel.from_pretrained(tiny_model_dir))
+
+
+def test_a_padded_vocabulary_keeps_the_characters_and_sizes_the_model(tmp_path, sample_texts):
+    from transformers import AutoConfig, AutoTokenizer
+
+    from cse_helpers.tiny import build_char_vocab, build_tiny_model
+
+    chars = build_char_vocab(sample_texts[:50])
+    out = build_tiny_model(str(tmp_path / "m"), sample_texts[:50], model_type="ernie", vocab_size=len(chars) + 7,
+                           hidden_size=32, num_hidden_layers=1, num_attention_heads=2)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert len(tokenizer) == len(chars) + 7 == AutoConfig.from_pretrained(out).vocab_size
+    assert tokenizer.convert_ids_to_tokens([len(chars), len(chars) + 6]) == ["[unused0]", "[unused6]"]
+    assert tokenizer.tokenize(sample_texts[0]) == [ch for ch in sample_texts[0].lower() if not ch.isspace()]
+    with pytest.raises(ValueError, match="below the"):
+        build_tiny_model(str(tmp_path / "n"), sample_texts[:50], vocab_size=10)

@@ -13,15 +13,13 @@ import ast
 import json
 import os
 import re
-import time
 
 import pytest
 
 from cse_helpers import course
+from cse_helpers.run_course import NOTEBOOK_DIR, execute_notebook, notebook_names, run_summary
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOK_DIR = os.path.join(ROOT, "notebooks")
-NOTEBOOKS = sorted(name for name in os.listdir(NOTEBOOK_DIR) if re.fullmatch(r"\d\d_\w+\.ipynb", name))
+NOTEBOOKS = notebook_names()
 
 
 def load(name):
@@ -84,22 +82,64 @@ def runs_dir(tmp_path_factory):
 @pytest.mark.skipif(os.environ.get("RUN_NOTEBOOKS") != "1", reason="slow: set RUN_NOTEBOOKS=1 to run the notebooks")
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_quick_mode(name, runs_dir, monkeypatch):
-    import nbformat
-    from nbclient import NotebookClient
-
     monkeypatch.setenv("CSE_QUICK", "1")
     monkeypatch.setenv("CSE_RUNS_DIR", runs_dir)  # shared by the notebooks of this session, in order
-    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    notebook = nbformat.read(os.path.join(NOTEBOOK_DIR, name), as_version=4)
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": NOTEBOOK_DIR}})
-    start = time.perf_counter()
-    try:
-        client.execute()
-    finally:
-        seconds = time.perf_counter() - start
-        os.makedirs(os.path.join(NOTEBOOK_DIR, "executed"), exist_ok=True)
-        nbformat.write(notebook, os.path.join(NOTEBOOK_DIR, "executed", name))
-        print(f"{name}: {seconds:.1f} s")
+    seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(NOTEBOOK_DIR, "executed", name))
+    print(f"{name}: {seconds:.1f} s")
     limit = float(os.environ.get("NOTEBOOK_MAX_SECONDS", "180"))
     assert seconds < limit, f"{name} took {seconds:.0f} s in quick mode (limit {limit:.0f} s)"
+
+
+def test_run_summary_adds_up_windows_and_leaves_the_warm_up_out_of_the_speed():
+    history = {"log": [{"step": 10, "steps_per_s": 2.0, "sentences_per_s": 128.0},   # 5 s, the warm-up
+                       {"step": 20, "steps_per_s": 10.0, "sentences_per_s": 640.0},  # 1 s
+                       {"step": 25, "steps_per_s": 5.0, "sentences_per_s": 320.0}],  # 1 s
+               "eval": [{"step": 10, "spearman": 0.31}, {"step": 20, "spearman": float("nan")},
+                        {"step": 25, "spearman": 0.42}]}
+    s = run_summary(history, budget_steps=2000)
+    assert s["steps"] == 25 and s["seconds"] == pytest.approx(7.0)
+    assert s["steps_per_s"] == pytest.approx(7.5) and s["sentences_per_s"] == pytest.approx(480.0)
+    assert s["best_spearman"] == 0.42 and s["budget_minutes"] == pytest.approx(2000 / 7.5 / 60)
+    with pytest.raises(ValueError, match="no logged steps"):
+        run_summary({"log": [], "eval": []}, 2000)
+
+
+def test_execute_notebook_writes_the_executed_copy_and_names_the_failing_cell(tmp_path):
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), good)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
+                                                   nbformat.v4.new_code_cell("1 / 0")]), bad)
+    assert execute_notebook(str(good), str(tmp_path / "out" / "good.ipynb")) > 0
+    executed = nbformat.read(tmp_path / "out" / "good.ipynb", as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
+        execute_notebook(str(bad), str(tmp_path / "out" / "bad.ipynb"))
+    assert nbformat.read(tmp_path / "out" / "bad.ipynb", as_version=4).cells[1].outputs[0]["ename"] == \
+        "ZeroDivisionError"
+
+
+def test_a_stuck_cell_is_interrupted_and_its_error_names_the_line(tmp_path):
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    stuck = tmp_path / "stuck.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\n\ntime.sleep(60)")]),
+                   stuck)
+    with pytest.raises(CellExecutionError, match=r"KeyboardInterrupt") as error:
+        execute_notebook(str(stuck), str(tmp_path / "out.ipynb"), timeout=3)
+    assert "time.sleep(60)" in str(error.value)
+
+
+def test_run_course_refuses_an_unknown_notebook_before_running_any(capsys, tmp_path, monkeypatch):
+    from cse_helpers.run_course import main
+
+    for name in ("CSE_QUICK", "CSE_RUNS_DIR"):  # main() sets them: restored after the test
+        monkeypatch.setenv(name, "")
+
+    with pytest.raises(SystemExit):
+        main(["--quick", "--notebooks", "1", "7", "--runs_dir", str(tmp_path), "--out", str(tmp_path)])
+    assert "--notebooks 7: give numbers or names of 00_text_matching.ipynb" in capsys.readouterr().err
+    assert not os.listdir(tmp_path)  # nothing was run or written

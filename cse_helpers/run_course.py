@@ -1,0 +1,133 @@
+"""Execute the course notebooks top to bottom, in order, and report how long each one took.
+
+::
+
+    python -m cse_helpers.run_course            # the mode setup() picks: quick without a GPU, full with one
+    python -m cse_helpers.run_course --quick    # CSE_QUICK=1
+    python -m cse_helpers.run_course --full     # CSE_QUICK=0; CSE_MODEL and CSE_SETTINGS apply as usual
+
+Each notebook runs in a fresh Jupyter kernel (nbclient), the way a learner runs it with *Run all*; an
+error in any cell stops the run and names the cell. Executed copies, with their figures, are written
+to ``notebooks/executed/`` (or ``--out``), also when a cell fails. The notebooks share one runs folder
+(``--runs_dir``), so notebook 4 loads what notebooks 1-3 trained.
+
+At the end it prints, for each training run it finds there, the steps, the training speed, the best
+dev Spearman and how long the full mode's step budget would take at that speed: the figures needed
+to size ``MODE_SETTINGS`` for a GPU. ``tests/test_notebooks.py`` uses :func:`execute_notebook` too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+import time
+
+from .course import METHODS, MODE_SETTINGS, REPO_ROOT
+
+NOTEBOOK_DIR = os.path.join(REPO_ROOT, "notebooks")
+
+
+def notebook_names(notebook_dir: str = NOTEBOOK_DIR) -> list[str]:
+    """The numbered notebooks (``00_*.ipynb`` ...), in course order."""
+    return sorted(name for name in os.listdir(notebook_dir) if re.fullmatch(r"\d\d_\w+\.ipynb", name))
+
+
+def execute_notebook(path: str, out_path: str, timeout: int = 600) -> float:
+    """Run the notebook at ``path`` in a fresh kernel, write the executed copy to ``out_path``; seconds taken.
+
+    The kernel starts in the notebook's folder and inherits this process's environment (``CSE_QUICK``,
+    ``CSE_RUNS_DIR``, ...). A failing cell raises nbclient's ``CellExecutionError`` (with the cell and
+    its traceback) after the copy is written. A cell still running after ``timeout`` seconds is
+    interrupted, as the stop button would, so the error shows the line it was stuck on.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, interrupt_on_timeout=True, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        seconds = time.perf_counter() - start
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        nbformat.write(notebook, out_path)
+    return seconds
+
+
+def run_summary(history: dict, budget_steps: int) -> dict:
+    """Steps, speed and best dev Spearman of one training run's history (see ``train.History``).
+
+    The wall time of a run is the sum of its logging windows (evaluations and saves fall inside
+    them); the speed leaves out the first window, which holds the warm-up (kernel choice, caches).
+    """
+    log = history.get("log", [])
+    if not log:
+        raise ValueError("this history has no logged steps")
+    steps = [r["step"] - (log[i - 1]["step"] if i else 0) for i, r in enumerate(log)]
+    seconds = [n / r["steps_per_s"] for n, r in zip(steps, log)]
+    steady = log[1:] or log
+    speed = statistics.median(r["steps_per_s"] for r in steady)
+    spearman = [r["spearman"] for r in history.get("eval", []) if r.get("spearman") == r.get("spearman")]
+    return {"steps": log[-1]["step"], "seconds": sum(seconds), "steps_per_s": speed,
+            "sentences_per_s": statistics.median(r["sentences_per_s"] for r in steady),
+            "best_spearman": max(spearman) if spearman else float("nan"),
+            "budget_steps": budget_steps, "budget_minutes": budget_steps / speed / 60}
+
+
+def run_summaries(runs_dir: str, budget_steps: int = MODE_SETTINGS["full"]["max_steps"]) -> dict[str, dict]:
+    """:func:`run_summary` of every method saved under ``runs_dir/<method>/last``."""
+    out = {}
+    for method in METHODS:
+        path = os.path.join(runs_dir, method, "last", "history.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                out[method] = run_summary(json.load(f), budget_steps)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.run_course", description=__doc__.split("\n")[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="force quick mode (CSE_QUICK=1)")
+    mode.add_argument("--full", action="store_true", help="force full mode (CSE_QUICK=0)")
+    parser.add_argument("--notebooks", nargs="*", help="names or numbers of the notebooks to run (default: all)")
+    parser.add_argument("--out", default=os.path.join(NOTEBOOK_DIR, "executed"), help="folder for executed copies")
+    parser.add_argument("--runs_dir", default=None, help="runs folder shared by the notebooks (CSE_RUNS_DIR)")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    args = parser.parse_args(argv)
+
+    if args.quick or args.full:
+        os.environ["CSE_QUICK"] = "1" if args.quick else "0"
+    if args.runs_dir or not os.environ.get("CSE_RUNS_DIR"):
+        import torch
+
+        from .course import quick_mode_requested
+
+        mode = "quick" if quick_mode_requested(torch.cuda.is_available()) else "full"
+        os.environ["CSE_RUNS_DIR"] = os.path.abspath(args.runs_dir or os.path.join(NOTEBOOK_DIR, "runs", mode))
+    names = notebook_names()
+    if args.notebooks:
+        unknown = [x for x in args.notebooks if not any(n == x or n[:2] == x.zfill(2) for n in names)]
+        if unknown:
+            parser.error(f"--notebooks {' '.join(unknown)}: give numbers or names of {', '.join(names)}")
+        names = [n for n in names if any(n == x or n[:2] == x.zfill(2) for x in args.notebooks)]
+    for name in names:
+        seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(args.out, name), args.timeout)
+        print(f"{name}: {seconds:.1f} s", flush=True)
+
+    for method, s in run_summaries(os.environ["CSE_RUNS_DIR"]).items():
+        print(f"{method}: {s['steps']} steps in {s['seconds']:.0f} s, {s['steps_per_s']:.2f} steps/s "
+              f"({s['sentences_per_s']:.0f} sentences/s), best dev Spearman {s['best_spearman']:.4f}; "
+              f"{s['budget_steps']} steps would take {s['budget_minutes']:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
