@@ -36,19 +36,35 @@ def notebook_names(notebook_dir: str = NOTEBOOK_DIR) -> list[str]:
     return sorted(name for name in os.listdir(notebook_dir) if re.fullmatch(r"\d\d_\w+\.ipynb", name))
 
 
-def execute_notebook(path: str, out_path: str, timeout: int = 600) -> float:
+def stack_dump_cell(every: float):
+    """A code cell that makes the kernel print every thread's Python stack to its stderr every ``every`` s.
+
+    For finding where a notebook hangs: unlike an interrupt, :mod:`faulthandler` also reports a
+    thread blocked inside C code (a CUDA call, a lock). The stacks go to the process's own stderr,
+    i.e. the terminal that runs :func:`execute_notebook`, not into the notebook.
+    """
+    import nbformat
+
+    return nbformat.v4.new_code_cell(
+        f"import faulthandler, sys\nfaulthandler.dump_traceback_later({every}, repeat=True, file=sys.__stderr__)")
+
+
+def execute_notebook(path: str, out_path: str, timeout: int = 600, stack_dump: float | None = None) -> float:
     """Run the notebook at ``path`` in a fresh kernel, write the executed copy to ``out_path``; seconds taken.
 
     The kernel starts in the notebook's folder and inherits this process's environment (``CSE_QUICK``,
     ``CSE_RUNS_DIR``, ...). A failing cell raises nbclient's ``CellExecutionError`` (with the cell and
     its traceback) after the copy is written. A cell still running after ``timeout`` seconds is
-    interrupted, as the stop button would, so the error shows the line it was stuck on.
+    interrupted, as the stop button would, so the error shows the line it was stuck on. With
+    ``stack_dump`` the kernel also prints its stacks every ``stack_dump`` seconds (:func:`stack_dump_cell`).
     """
     import nbformat
     from nbclient import NotebookClient
 
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebook = nbformat.read(path, as_version=4)
+    if stack_dump:
+        notebook.cells.insert(0, stack_dump_cell(stack_dump))
     client = NotebookClient(notebook, timeout=timeout, interrupt_on_timeout=True, kernel_name="python3",
                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     start = time.perf_counter()
@@ -56,6 +72,8 @@ def execute_notebook(path: str, out_path: str, timeout: int = 600) -> float:
         client.execute()
     finally:
         seconds = time.perf_counter() - start
+        if stack_dump:
+            notebook.cells.pop(0)  # the executed copy holds the course's cells only
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         nbformat.write(notebook, out_path)
     return seconds
@@ -100,7 +118,9 @@ def main(argv=None) -> int:
     parser.add_argument("--notebooks", nargs="*", help="names or numbers of the notebooks to run (default: all)")
     parser.add_argument("--out", default=os.path.join(NOTEBOOK_DIR, "executed"), help="folder for executed copies")
     parser.add_argument("--runs_dir", default=None, help="runs folder shared by the notebooks (CSE_RUNS_DIR)")
-    parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds one cell may take (then interrupted)")
+    parser.add_argument("--stack_dump", type=float, default=None, metavar="SECONDS",
+                        help="print the kernel's stacks to stderr every SECONDS (to find a hang)")
     args = parser.parse_args(argv)
 
     if args.quick or args.full:
@@ -119,7 +139,8 @@ def main(argv=None) -> int:
             parser.error(f"--notebooks {' '.join(unknown)}: give numbers or names of {', '.join(names)}")
         names = [n for n in names if any(n == x or n[:2] == x.zfill(2) for x in args.notebooks)]
     for name in names:
-        seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(args.out, name), args.timeout)
+        seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(args.out, name), args.timeout,
+                                   args.stack_dump)
         print(f"{name}: {seconds:.1f} s", flush=True)
 
     for method, s in run_summaries(os.environ["CSE_RUNS_DIR"]).items():

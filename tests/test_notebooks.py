@@ -143,3 +143,15 @@ def test_run_course_refuses_an_unknown_notebook_before_running_any(capsys, tmp_p
         main(["--quick", "--notebooks", "1", "7", "--runs_dir", str(tmp_path), "--out", str(tmp_path)])
     assert "--notebooks 7: give numbers or names of 00_text_matching.ipynb" in capsys.readouterr().err
     assert not os.listdir(tmp_path)  # nothing was run or written
+
+
+def test_stack_dump_prints_where_the_kernel_is_and_leaves_the_copy_clean(tmp_path, capfd):
+    import nbformat
+
+    slow = tmp_path / "slow.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import time\n\ndef waiting_here():\n    time.sleep(2.5)\n\nwaiting_here()")]), slow)
+    execute_notebook(str(slow), str(tmp_path / "out.ipynb"), stack_dump=1)
+    assert "in waiting_here" in capfd.readouterr().err  # faulthandler's dump, from the kernel process
+    executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    assert len(executed.cells) == 1 and "waiting_here()" in executed.cells[0].source
