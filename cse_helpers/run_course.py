@@ -19,6 +19,7 @@ to size ``MODE_SETTINGS`` for a GPU. ``tests/test_notebooks.py`` uses :func:`exe
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import re
@@ -34,6 +35,79 @@ NOTEBOOK_DIR = os.path.join(REPO_ROOT, "notebooks")
 def notebook_names(notebook_dir: str = NOTEBOOK_DIR) -> list[str]:
     """The numbered notebooks (``00_*.ipynb`` ...), in course order."""
     return sorted(name for name in os.listdir(notebook_dir) if re.fullmatch(r"\d\d_\w+\.ipynb", name))
+
+
+#: Seconds between two looks at the kernel's shell channel while a cell runs.
+POLL_SECONDS = 1.0
+#: Seconds to wait for a cell's execute_reply after the kernel reported the cell finished (idle).
+REPLY_GRACE_SECONDS = 10.0
+
+
+def notebook_client(notebook, **kwargs):
+    """An nbclient ``NotebookClient`` that does not wait for an execute_reply that never comes.
+
+    Seen here: after a cell that displays widgets (the loss playground), the kernel reported the
+    cell finished on IOPub, but nbclient's one long wait on the shell channel returned only at the
+    cell timeout (600 s on a CPU in CI; 1,800 s on a GPU, where it looked like a hang); the same
+    symptom as jupyter/nbclient#312. This client looks at the shell channel every
+    :data:`POLL_SECONDS`, and once the kernel has been idle for :data:`REPLY_GRACE_SECONDS`
+    without a reply it goes on, taking the cell's status from its outputs (an error output means
+    the cell failed). Everything else is nbclient's own behaviour, the timeout included.
+    """
+    from queue import Empty
+    from time import monotonic
+
+    from nbclient import NotebookClient
+    from nbclient.client import timestamp
+    from nbclient.util import ensure_async
+
+    class Client(NotebookClient):
+        async def _async_poll_for_reply(self, msg_id, cell, timeout, task_poll_output_msg, task_poll_kernel_alive):
+            deadline = None if timeout is None else monotonic() + timeout
+            idle_since = None
+            while True:
+                try:
+                    msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=POLL_SECONDS))
+                except Empty:
+                    if task_poll_output_msg.done():  # IOPub said "idle" for this cell
+                        idle_since = idle_since or monotonic()
+                        if monotonic() - idle_since >= REPLY_GRACE_SECONDS:
+                            self.log.warning("No execute_reply %.0f s after the kernel went idle; going on.",
+                                             REPLY_GRACE_SECONDS)
+                            task_poll_kernel_alive.cancel()
+                            return reply_from_outputs(msg_id, cell)
+                    if deadline is not None and monotonic() >= deadline:
+                        task_poll_kernel_alive.cancel()
+                        await self._async_check_alive()
+                        reply = await self._async_handle_timeout(timeout, cell)  # interrupts, or raises
+                        if reply is not None:
+                            reply["parent_header"] = {"msg_id": msg_id}
+                            return reply
+                        deadline = monotonic() + timeout  # the interrupted cell's reply is on its way
+                    continue
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    continue
+                if self.record_timing:
+                    cell["metadata"]["execution"]["shell.execute_reply"] = timestamp(msg)
+                try:
+                    await asyncio.wait_for(task_poll_output_msg, self.iopub_timeout)
+                except (asyncio.TimeoutError, Empty):
+                    self.log.warning("Timeout waiting for IOPub output")
+                task_poll_kernel_alive.cancel()
+                return msg
+
+    return Client(notebook, **kwargs)
+
+
+def reply_from_outputs(msg_id: str, cell) -> dict:
+    """An execute_reply for ``cell`` built from its outputs: ``error`` if one of them is an error."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    content = {"status": "ok", "execution_count": cell.get("execution_count")}
+    if errors:
+        content.update(status="error", ename=errors[-1]["ename"], evalue=errors[-1]["evalue"],
+                       traceback=errors[-1]["traceback"])
+    return {"parent_header": {"msg_id": msg_id}, "header": {"msg_type": "execute_reply"}, "metadata": {},
+            "content": content}
 
 
 def stack_dump_cell(every: float):
@@ -59,14 +133,13 @@ def execute_notebook(path: str, out_path: str, timeout: int = 600, stack_dump: f
     ``stack_dump`` the kernel also prints its stacks every ``stack_dump`` seconds (:func:`stack_dump_cell`).
     """
     import nbformat
-    from nbclient import NotebookClient
 
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     notebook = nbformat.read(path, as_version=4)
     if stack_dump:
         notebook.cells.insert(0, stack_dump_cell(stack_dump))
-    client = NotebookClient(notebook, timeout=timeout, interrupt_on_timeout=True, kernel_name="python3",
-                            resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
+    client = notebook_client(notebook, timeout=timeout, interrupt_on_timeout=True, kernel_name="python3",
+                             resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     start = time.perf_counter()
     try:
         client.execute()

@@ -10,6 +10,7 @@ reuse the runs saved by earlier ones), checks that each finishes within ``NOTEBO
 """
 
 import ast
+import asyncio
 import json
 import os
 import re
@@ -84,7 +85,11 @@ def runs_dir(tmp_path_factory):
 def test_notebook_runs_in_quick_mode(name, runs_dir, monkeypatch):
     monkeypatch.setenv("CSE_QUICK", "1")
     monkeypatch.setenv("CSE_RUNS_DIR", runs_dir)  # shared by the notebooks of this session, in order
-    seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(NOTEBOOK_DIR, "executed", name))
+    # A quick-mode cell takes under 30 s here; one still running after 90 s is interrupted, so a hang
+    # fails with the line it hung on instead of using up the notebook's whole budget.
+    cell_timeout = int(os.environ.get("NOTEBOOK_CELL_TIMEOUT", "90"))
+    seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(NOTEBOOK_DIR, "executed", name),
+                               timeout=cell_timeout)
     print(f"{name}: {seconds:.1f} s")
     limit = float(os.environ.get("NOTEBOOK_MAX_SECONDS", "180"))
     assert seconds < limit, f"{name} took {seconds:.0f} s in quick mode (limit {limit:.0f} s)"
@@ -155,3 +160,71 @@ def test_stack_dump_prints_where_the_kernel_is_and_leaves_the_copy_clean(tmp_pat
     assert "in waiting_here" in capfd.readouterr().err  # faulthandler's dump, from the kernel process
     executed = nbformat.read(tmp_path / "out.ipynb", as_version=4)
     assert len(executed.cells) == 1 and "waiting_here()" in executed.cells[0].source
+
+
+class _LostReplyKernel:
+    """A kernel client stub whose shell channel returns ``replies`` in turn, then nothing (a lost reply)."""
+
+    def __init__(self, replies=()):
+        self.replies = list(replies)
+        self.shell_channel = self
+
+    async def get_msg(self, timeout=None):
+        from queue import Empty
+
+        if self.replies:
+            return self.replies.pop(0)
+        await asyncio.sleep(min(timeout or 0.01, 0.01))
+        raise Empty
+
+
+def _poll(kernel, cell, iopub_done=True):
+    import nbformat
+
+    from cse_helpers.run_course import notebook_client
+
+    async def run():
+        client = notebook_client(nbformat.v4.new_notebook(), record_timing=False)
+        client.kc = kernel
+        output_task = asyncio.ensure_future(asyncio.sleep(0 if iopub_done else 3600))
+        alive_task = asyncio.ensure_future(asyncio.sleep(3600))
+        await asyncio.sleep(0.001)
+        try:
+            return client, await client._async_poll_for_reply("m1", cell, 60, output_task, alive_task)
+        finally:
+            output_task.cancel()
+            alive_task.cancel()
+
+    return asyncio.run(run())
+
+
+def test_a_lost_execute_reply_does_not_hold_up_the_notebook(monkeypatch):
+    import nbformat
+    from nbclient.exceptions import CellExecutionError
+
+    from cse_helpers import run_course
+
+    monkeypatch.setattr(run_course, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(run_course, "REPLY_GRACE_SECONDS", 0.05)
+    cell = nbformat.v4.new_code_cell("show_widgets()", execution_count=7)
+    _, reply = _poll(_LostReplyKernel(), cell)
+    assert reply["parent_header"]["msg_id"] == "m1" and reply["content"] == {"status": "ok", "execution_count": 7}
+
+    cell.outputs = [nbformat.v4.new_output("error", ename="ValueError", evalue="bad knob",
+                                           traceback=["ValueError: bad knob"])]
+    client, reply = _poll(_LostReplyKernel(), cell)
+    assert (reply["content"]["status"], reply["content"]["ename"]) == ("error", "ValueError")
+    with pytest.raises(CellExecutionError, match="bad knob"):
+        asyncio.run(client._check_raise_for_error(cell, 0, reply))
+
+
+def test_the_kernels_own_reply_is_used_when_it_comes(monkeypatch):
+    import nbformat
+
+    from cse_helpers import run_course
+
+    monkeypatch.setattr(run_course, "POLL_SECONDS", 0.01)
+    other = {"parent_header": {"msg_id": "m0"}, "header": {}, "content": {"status": "ok"}}
+    mine = {"parent_header": {"msg_id": "m1"}, "header": {}, "content": {"status": "ok", "execution_count": 3}}
+    _, reply = _poll(_LostReplyKernel([other, mine]), nbformat.v4.new_code_cell("x = 1"))
+    assert reply is mine
