@@ -446,8 +446,9 @@ def setup(seed: int = 42, quick: bool | None = None, install: bool | None = None
     if quick:
         from transformers.utils import logging as hf_logging
         hf_logging.disable_progress_bar()  # small local models: no loading bars between the outputs
-    if os.environ.get("CSE_MODEL", "").strip():
-        model, description = os.environ["CSE_MODEL"].strip(), "set by CSE_MODEL"
+    chosen_model = os.environ.get("CSE_MODEL", "").strip()
+    if chosen_model:
+        model, description = chosen_model, "set by CSE_MODEL"
     elif quick:
         model, description = quick_model(data_dir)
     else:

@@ -134,7 +134,7 @@ def execute_notebook(path: str, out_path: str, timeout: int = 600, stack_dump: f
     """
     import nbformat
 
-    os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    env = {"MPLBACKEND": "module://matplotlib_inline.backend_inline", **os.environ}  # the kernel's environment
     notebook = nbformat.read(path, as_version=4)
     if stack_dump:
         notebook.cells.insert(0, stack_dump_cell(stack_dump))
@@ -142,7 +142,7 @@ def execute_notebook(path: str, out_path: str, timeout: int = 600, stack_dump: f
                              resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}})
     start = time.perf_counter()
     try:
-        client.execute()
+        client.execute(env=env)
     finally:
         seconds = time.perf_counter() - start
         if stack_dump:
@@ -207,10 +207,13 @@ def main(argv=None) -> int:
         os.environ["CSE_RUNS_DIR"] = os.path.abspath(args.runs_dir or os.path.join(NOTEBOOK_DIR, "runs", mode))
     names = notebook_names()
     if args.notebooks:
-        unknown = [x for x in args.notebooks if not any(n == x or n[:2] == x.zfill(2) for n in names)]
+        def named(name: str, wanted: str) -> bool:  # "01_simcse.ipynb", "01" or "1"
+            return name == wanted or name[:2] == wanted.zfill(2)
+
+        unknown = [x for x in args.notebooks if not any(named(n, x) for n in names)]
         if unknown:
             parser.error(f"--notebooks {' '.join(unknown)}: give numbers or names of {', '.join(names)}")
-        names = [n for n in names if any(n == x or n[:2] == x.zfill(2) for x in args.notebooks)]
+        names = [n for n in names if any(named(n, x) for x in args.notebooks)]
     for name in names:
         seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(args.out, name), args.timeout,
                                    args.stack_dump)

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
                              "parameters): a stand-in for timing where the hub cannot be reached")
     args = parser.parse_args(argv)
     texts = list(read_train_texts(args.train_path)) + [s for a, b, _ in read_pairs(args.dev_path) for s in (a, b)]
-    sizes = dict(ERNIE_BASE) if args.ernie_base else dict(
+    sizes = ERNIE_BASE if args.ernie_base else dict(
         model_type=args.model_type, hidden_size=args.hidden_size, num_hidden_layers=args.num_hidden_layers,
         num_attention_heads=2)
     build_tiny_model(args.out, texts, seed=args.seed, **sizes)

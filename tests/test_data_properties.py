@@ -73,20 +73,26 @@ def human_text(raw: bytes):
     return "".join(ch for ch in text if ch != "\ufeff").strip()
 
 
-def expected_train(data: bytes):
-    """``(sentences, blank_lines)`` or an Err."""
-    texts, blank = [], 0
+def expected_lines(data: bytes, parse):
+    """``(items, blank_lines)`` or an Err: each non-blank line's ``parse(text, raw)``, an item or an Err."""
+    items, blank = [], 0
     for number, raw in enumerate(human_lines(data), start=1):
         text = human_text(raw)
         if isinstance(text, Err):
             return Err(number, text.words)
         if text == "":
             blank += 1
-        elif "\t" in text:
-            return Err(number, "tab")
-        else:
-            texts.append(text)
-    return (texts, blank) if texts else Err(None, "empty")
+            continue
+        item = parse(text, raw)
+        if isinstance(item, Err):
+            return Err(number, item.words)
+        items.append(item)
+    return (items, blank) if items else Err(None, "empty")
+
+
+def expected_train(data: bytes):
+    """``(sentences, blank_lines)`` or an Err."""
+    return expected_lines(data, lambda text, raw: Err(None, "tab") if "\t" in text else text)
 
 
 def human_label(text: str):
@@ -100,26 +106,22 @@ def human_label(text: str):
     return value if math.isfinite(value) else None
 
 
+def human_pair(text: str, raw: bytes):
+    """``(a, b, label)`` of one non-blank dev.tsv line, or an Err."""
+    columns = [c.strip() for c in "".join(ch for ch in raw.decode() if ch != "\ufeff").split("\t")]
+    if len(columns) != 3:
+        return Err(None, f"found {len(columns)}")
+    if not columns[0] or not columns[1]:
+        return Err(None, "is empty")
+    label = human_label(columns[2])
+    if label is None:
+        return Err(None, "not a number")
+    return columns[0], columns[1], label
+
+
 def expected_pairs(data: bytes):
     """``(pairs, blank_lines)`` or an Err."""
-    pairs, blank = [], 0
-    for number, raw in enumerate(human_lines(data), start=1):
-        text = human_text(raw)
-        if isinstance(text, Err):
-            return Err(number, text.words)
-        if text == "":
-            blank += 1
-            continue
-        columns = [c.strip() for c in "".join(ch for ch in raw.decode() if ch != "\ufeff").split("\t")]
-        if len(columns) != 3:
-            return Err(number, f"found {len(columns)}")
-        if not columns[0] or not columns[1]:
-            return Err(number, "is empty")
-        label = human_label(columns[2])
-        if label is None:
-            return Err(number, "not a number")
-        pairs.append((columns[0], columns[1], label))
-    return (pairs, blank) if pairs else Err(None, "empty")
+    return expected_lines(data, human_pair)
 
 
 # ---- checking the readers against the oracle ------------------------------------------------------

@@ -109,17 +109,21 @@ def test_run_summary_adds_up_windows_and_leaves_the_warm_up_out_of_the_speed():
         run_summary({"log": [], "eval": []}, 2000)
 
 
-def test_execute_notebook_writes_the_executed_copy_and_names_the_failing_cell(tmp_path):
+def test_execute_notebook_writes_the_executed_copy_and_names_the_failing_cell(tmp_path, monkeypatch):
     import nbformat
     from nbclient.exceptions import CellExecutionError
 
+    monkeypatch.delenv("MPLBACKEND", raising=False)
     good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")]), good)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)"), nbformat.v4.new_code_cell(
+        "import os\nprint(os.environ['MPLBACKEND'])")]), good)
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"),
                                                    nbformat.v4.new_code_cell("1 / 0")]), bad)
     assert execute_notebook(str(good), str(tmp_path / "out" / "good.ipynb")) > 0
     executed = nbformat.read(tmp_path / "out" / "good.ipynb", as_version=4)
     assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert executed.cells[1].outputs[0]["text"] == "module://matplotlib_inline.backend_inline\n"  # inline figures
+    assert "MPLBACKEND" not in os.environ  # set for the kernel only
     with pytest.raises(CellExecutionError, match="ZeroDivisionError"):
         execute_notebook(str(bad), str(tmp_path / "out" / "bad.ipynb"))
     assert nbformat.read(tmp_path / "out" / "bad.ipynb", as_version=4).cells[1].outputs[0]["ename"] == \
