@@ -3,6 +3,10 @@
 #                              (executed copies in notebooks/executed/); `make demo` is a 2-minute CLI run
 #   make test   -> .venv-test  the test suite, offline, on the CPU
 #   make test-oldest -> .venv-oldest (the oldest supported Hugging Face stack) then the same test suite
+#   make lab    -> .venv       the interactive course in JupyterLab (LAB_ARGS="--port 8890 --no-browser" to pass options)
+#   make site   -> build/site  the executed notebooks as a static HTML site (runs `make course` first if they are stale)
+#   make test-browser          JupyterLab and the site in headless Chromium (tests/test_browser.py): installs Debian's
+#                              chromium (apt-get) and Playwright (PyPI) where missing; screenshots in build/browser/
 # torch is installed first, pinned to the CPU build this project is tested with, unless the
 # environment already has a torch (never reinstall the one Colab ships).
 
@@ -11,7 +15,7 @@ TORCH_VERSION ?= 2.13.0
 # OMP_WAIT_POLICY=PASSIVE: torch's idle threads do not spin (a 10-20x slowdown on a busy 2-core machine)
 OFFLINE = HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error OMP_WAIT_POLICY=PASSIVE
 
-.PHONY: demo test test-oldest lint course clean
+.PHONY: demo test test-oldest lint course clean lab site test-browser default-model
 
 define make_env
 	$(PYTHON) -m venv $(1)
@@ -55,8 +59,53 @@ OLDEST_PINS ?= "transformers==4.46.3" "tokenizers==0.20.0" "safetensors==0.4.3" 
 test-oldest: .venv-oldest/.installed
 	$(OFFLINE) .venv-oldest/bin/python -m pytest -q
 
+# The interactive course: JupyterLab (from requirements.txt) opened on notebooks/. As root, Jupyter needs --allow-root.
+LAB_ARGS ?=
+lab: .venv/.installed
+	.venv/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+
+# The rendered course: build/site/index.html (the syllabus) and one page per executed notebook (nbconvert). The
+# executed copies come from `make course`, which runs again when a notebook is newer than its executed copy.
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+EXECUTED := $(patsubst notebooks/%,notebooks/executed/%,$(NOTEBOOKS))
+$(EXECUTED) &: $(NOTEBOOKS)
+	$(MAKE) course
+
+site: .venv/.installed $(EXECUTED)
+	rm -rf build/site
+	$(OFFLINE) .venv/bin/python -m cse_helpers.site --out build/site
+
+# The course in a real browser: JupyterLab runs notebooks 1-3 and their widgets are moved and clicked in
+# headless Chromium, then every page of the site is opened (tests/test_browser.py, a few minutes). Playwright
+# drives Debian's chromium (Playwright's own browser download is not used); both are installed where missing.
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk
+
+.venv/.browser: .venv/.installed | $(CHROMIUM)
+	.venv/bin/python -m pip install -q -e ".[dev,browser]"
+	touch .venv/.browser
+
+test-browser: site .venv/.browser
+	RUN_BROWSER=1 CHROMIUM=$(CHROMIUM) $(OFFLINE) .venv/bin/python -m pytest tests/test_browser.py -m browser -q \
+		--durations=0 -rA
+
 lint: .venv-test/.installed
 	.venv-test/bin/python -m ruff check cse_helpers tests benchmarks
 
 clean:
-	rm -rf .venv .venv-test .venv-oldest runs
+	rm -rf .venv .venv-test .venv-oldest runs build
+
+# The shipped encoder (cse_helpers/default_model), rebuilt as its card says: the first model (commit 0349eca) from the
+# git history, then its continued pretraining with whole-word masking on the larger corpus (the Debian documentation
+# packages are fetched with apt-get download). About 75 minutes on one CPU core; the steps are the card's.
+FIRST_MODEL_COMMIT ?= 0349eca
+default-model: .venv/.installed
+	.venv/bin/python -m pip install -q -e ".[pretrain]"
+	rm -rf build/first_model && mkdir -p build/first_model
+	git archive $(FIRST_MODEL_COMMIT) cse_helpers/default_model | tar -x -C build/first_model
+	$(OFFLINE) .venv/bin/python -m cse_helpers.pretrain --out cse_helpers/default_model --seed 0 --threads 1 \
+		--init-from build/first_model/cse_helpers/default_model --whole-word-masking --lr 5e-4 --steps 7803

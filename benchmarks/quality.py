@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cse_helpers import DEFAULT_MODEL  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
-from cse_helpers.evaluate import character_jaccard, evaluate_pairs  # noqa: E402
+from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard, evaluate_pairs  # noqa: E402
 from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.train import train  # noqa: E402
 
@@ -62,12 +62,12 @@ def main(argv=None) -> int:
     parser.add_argument("--dev_path", required=True)
     parser.add_argument("--methods", nargs="+", default=["simcse", "esimcse", "diffcse"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--max_steps", type=int, default=250)
+    parser.add_argument("--max_steps", type=int, default=250, help="0: one epoch of --train_path")
     parser.add_argument("--batch_size", type=int, default=64)
     parser.add_argument("--max_seq_len", type=int, default=64)
     parser.add_argument("--learning_rate", type=float, default=5e-5)
     parser.add_argument("--dropout", type=float, default=0.1)
-    parser.add_argument("--pooler", default="cls")
+    parser.add_argument("--pooler", default=None, help="default: the model's own (cse_helpers.json), else cls")
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=os.path.join("runs", "quality.json"))
     args = parser.parse_args(argv)
@@ -75,12 +75,17 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     texts = read_train_texts(args.train_path)
     pairs = read_pairs(args.dev_path)
+    budget = f"{args.max_steps} steps" if args.max_steps else "one epoch"
     print(f"model {args.model}; {len(texts)} training sentences; {len(pairs)} dev pairs; "
-          f"{args.max_steps} steps x batch {args.batch_size}; seeds {args.seeds}", flush=True)
+          f"{budget} x batch {args.batch_size}; seeds {args.seeds}", flush=True)
 
+    labels = [p[2] for p in pairs]
     results: dict[str, list[dict]] = {"character Jaccard": [evaluate_pairs(character_jaccard, pairs)]}
     untrained = SentenceEncoder.from_pretrained(args.model, pooler=args.pooler)
-    results["untrained encoder"] = [evaluate_pairs(untrained, pairs)]
+    untrained_metrics = evaluate_pairs(untrained, pairs, return_scores=True)
+    untrained_scores = untrained_metrics.pop("scores")
+    results["untrained encoder"] = [untrained_metrics]
+    print(f"  untrained: spearman {untrained_metrics['spearman']:.4f}", flush=True)
     del untrained
     timings = {}
     for method in args.methods:
@@ -89,14 +94,20 @@ def main(argv=None) -> int:
             t0 = time.perf_counter()
             with tempfile.TemporaryDirectory() as save_dir:
                 result = train(model=args.model, method=method, train_texts=texts, save_dir=save_dir, seed=seed,
-                               max_steps=args.max_steps, batch_size=args.batch_size, max_seq_len=args.max_seq_len,
-                               learning_rate=args.learning_rate, dropout=args.dropout, pooler=args.pooler,
-                               logging_steps=max(1, args.max_steps // 5), device=args.device, progress_bar=False)
-                metrics = evaluate_pairs(result.encoder, pairs)
+                               max_steps=args.max_steps, num_train_epochs=1, batch_size=args.batch_size,
+                               max_seq_len=args.max_seq_len, learning_rate=args.learning_rate, dropout=args.dropout,
+                               pooler=args.pooler, logging_steps=max(1, (args.max_steps or 250) // 5),
+                               device=args.device, progress_bar=False)
+                metrics = evaluate_pairs(result.encoder, pairs, return_scores=True)
+                scores = metrics.pop("scores")
+                metrics["gain"] = metrics["spearman"] - untrained_metrics["spearman"]
+                metrics["gain_ci"] = bootstrap_spearman_difference(untrained_scores, scores, labels)
             metrics["seconds"] = time.perf_counter() - t0
             metrics["final_loss"] = result.history["log"][-1]["loss"]
             results[method].append(metrics)
-            print(f"  {method} seed {seed}: spearman {metrics['spearman']:.4f}, best F1 {metrics['best_f1']:.4f}, "
+            low, high = metrics["gain_ci"]
+            print(f"  {method} seed {seed}: spearman {metrics['spearman']:.4f} (gain {metrics['gain']:+.4f}, paired "
+                  f"95% interval [{low:+.4f}, {high:+.4f}]), best F1 {metrics['best_f1']:.4f}, "
                   f"loss {metrics['final_loss']:.4f}, {metrics['seconds']:.0f} s", flush=True)
         timings[method] = statistics.fmean(r["seconds"] for r in results[method])
 

@@ -3,18 +3,20 @@
 Modules, one concept each: ``data`` (files and LCQMC), ``augment`` (word repetition and friends),
 ``losses`` (InfoNCE and the SimCSE label matrix), ``models`` (the encoder, SimCSE, ESimCSE, DiffCSE),
 ``train`` (the loop and its CLI), ``evaluate`` (metrics on labelled pairs), ``inference``
-(similarity), ``plots`` (figures), ``runtime`` (device, precision, seeds), ``checkpoint`` (exports
-and resumable training state), ``tiny`` (small models built offline from a config), ``pretrain``
-(how the shipped default model was made), ``course`` (the notebooks' setup cell) and ``widgets``
-(the interactive pieces of the notebooks).
+(similarity and semantic search), ``plots`` (figures), ``tables`` (HTML tables), ``runtime`` (device,
+precision, seeds), ``checkpoint`` (exports and resumable training state), ``constants`` (the names
+and paths several modules use), ``tiny`` (small models built offline from a config), ``pretrain``
+(how the shipped default model was made), ``course`` (the notebooks' setup cell: modes, settings,
+data and model), ``colab`` (installing on Colab), ``analysis`` (the notebooks' length-bias
+measurements) and ``widgets`` (the interactive pieces of the notebooks).
 """
 
 import os
 
-__version__ = "0.1.0"
+from .constants import DEFAULT_MODEL
 
-#: The small Chinese encoder shipped inside the package (a directory in the Hugging Face layout).
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "default_model")
+__version__ = "0.1.0"
+__all__ = ["DEFAULT_MODEL", "default_model_available"]
 
 
 def default_model_available() -> bool:

@@ -1,4 +1,4 @@
-"""Setup for the course notebooks: Colab install, seeds, device and precision, quick or full mode.
+"""Setup for the course notebooks: seeds, device and precision, quick or full mode, the data and the model.
 
 Every notebook starts with the same cell (``tests/test_notebooks.py`` checks that it is identical)::
 
@@ -6,14 +6,15 @@ Every notebook starts with the same cell (``tests/test_notebooks.py`` checks tha
     C = course.setup()
 
 ``setup`` returns a :class:`Course`: the mode, the model to load, the data and the training settings
-every notebook uses, so no notebook hard-codes a number that depends on the hardware.
+every notebook uses, so no notebook hard-codes a number that depends on the hardware. On Colab it
+first installs the course (:mod:`cse_helpers.colab`).
 
 Two modes:
 
 - **full** (a CUDA GPU is present): the tutorial's recipe. ERNIE 3.0 base
   (``nghuyong/ernie-3.0-base-zh``), LCQMC (downloaded by :func:`cse_helpers.data.load_lcqmc`), batch
   64, ``max_seq_len`` 64, dropout 0.3, and a step budget sized for a free Colab T4 session.
-- **quick** (no GPU, or ``CSE_QUICK=1``): the sample in ``data/`` (1,190 training sentences, 339
+- **quick** (no GPU, or ``CSE_QUICK=1``): the sample in ``data/`` (7,165 training sentences, 1,279
   labelled dev pairs), the project's small pretrained Chinese encoder (``cse_helpers/default_model``)
   or, when that is absent, a tiny randomly initialised model built offline, and a few dozen steps.
   Each notebook runs in a few minutes on a laptop CPU.
@@ -35,11 +36,11 @@ import importlib.metadata
 import json
 import os
 import platform
-import re
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import Any
+
+from .colab import in_colab, install_on_colab
+from .constants import DATA_DIR, DEFAULT_MODEL, ERNIE_MODEL, METHODS, TUTORIAL_PAIRS
 
 # OpenMP threads that spin while they wait made PyTorch 10-20x slower on a busy 2-core machine (measured:
 # 0.3 vs 6 SimCSE steps/s with the default model); waiting passively costs little on an idle one. It only
@@ -47,23 +48,17 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # ------------------------------------------------------------------------------------------------
-# EDIT THIS when the course moves: the public Git repository the Colab setup cell clones.
-# The setup cell of every notebook repeats it (the package is not installed yet when it runs);
-# tests/test_notebooks.py checks that both spellings are the same.
-REPO_URL = "https://github.com/cse-course/cse-helpers"
+# The public Git repository of the course, which the Colab setup cell clones. Do not edit it by hand:
+# `python -m cse_helpers.publish --repo-url https://github.com/OWNER/NAME` writes it here, into every
+# notebook's setup cell and "Open in Colab" badge and into pyproject.toml; tests/test_colab.py checks
+# that they agree. Until the course is published it is the placeholder, and on Colab the setup cell
+# asks for CSE_REPO_URL (any Git URL) instead of failing at `git clone`.
+PLACEHOLDER_URL = "https://github.com/OWNER/REPOSITORY"
+REPO_URL = "https://github.com/OWNER/REPOSITORY"
 # ------------------------------------------------------------------------------------------------
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_ROOT = os.path.dirname(PACKAGE_DIR)
-DEFAULT_MODEL_DIR = os.path.join(PACKAGE_DIR, "default_model")
-FULL_MODEL = "nghuyong/ernie-3.0-base-zh"
 CACHE_DIR = os.environ.get("CSE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "cse_helpers"))
-METHODS = ("simcse", "esimcse", "diffcse")
-NEVER_INSTALL = ("torch", "torchvision", "torchaudio")  # Colab's CUDA build of torch is kept as it is
 
-# The sentence pairs of the tutorial this course follows (the '?' are ASCII, as in the tutorial).
-TUTORIAL_PAIRS = [("男孩喝女孩的故事", "怎样才知道是生男孩还是女孩"),
-                  ("这种图片是用什么软件制作的?", "这种图片制作是用什么软件呢?")]
 # The tutorial's example of the task: one question, a similar one and a look-alike that is not.
 MATCHING_EXAMPLES = [("蛋黄吃多了有什么坏处", "吃鸡蛋白过多有什么坏处", 0),
                      ("蛋黄吃多了有什么坏处", "蛋黄可以多吃吗", 1)]
@@ -75,9 +70,12 @@ MODE_SETTINGS = {
     "full": dict(batch_size=64, max_seq_len=64, dropout=0.3, learning_rate=3e-5, max_steps=2000,
                  valid_steps=250, logging_steps=25, eval_batch_size=256, playground_batch=16,
                  compare_steps=200, compare_batch=64, search_corpus=20000),
-    "quick": dict(batch_size=32, max_seq_len=48, dropout=0.1, learning_rate=1e-4, max_steps=40,
-                  valid_steps=10, logging_steps=2, eval_batch_size=128, playground_batch=8,
-                  compare_steps=10, compare_batch=16, search_corpus=2000),
+    # Quick mode: chosen by benchmarks/sweep_quick.py on the sample (RESULTS.md, "Quick mode"): learning rate
+    # 3e-4 and 80 steps of batch 32 took SimCSE from 0.335 to 0.45-0.46 Spearman on data/dev.tsv (3 seeds);
+    # 1e-4 and 40 steps, the previous setting, gained only +0.03; dropout 0.3 (the tutorial's) gained less than 0.1.
+    "quick": dict(batch_size=32, max_seq_len=48, dropout=0.1, learning_rate=3e-4, max_steps=80,
+                  valid_steps=20, logging_steps=4, eval_batch_size=128, playground_batch=8,
+                  compare_steps=30, compare_batch=32, search_corpus=2000),
 }
 
 
@@ -103,11 +101,6 @@ def settings_from_env(mode: str, env: dict | None = None) -> dict:
     return settings
 
 
-def in_colab() -> bool:
-    """True inside Google Colab (its kernel imports ``google.colab``; its VMs set COLAB_RELEASE_TAG)."""
-    return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
-
-
 def quick_mode_requested(cuda_available: bool, env: dict | None = None) -> bool:
     """Quick mode without a GPU; ``CSE_QUICK=1`` forces it, ``CSE_QUICK=0`` forces full mode."""
     value = (os.environ if env is None else env).get("CSE_QUICK", "").strip().lower()
@@ -121,87 +114,19 @@ def quick_mode_requested(cuda_available: bool, env: dict | None = None) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------
-# Installing on Colab
-# ------------------------------------------------------------------------------------------------
-
-def requirements_to_install(requirements: list[str]) -> list[str]:
-    """The requirement lines to pip-install on Colab: comments, blanks and torch* removed."""
-    keep = []
-    for line in requirements:
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name = re.split(r"[<>=!~;\[ @]", line, maxsplit=1)[0].strip().lower()
-        if name not in NEVER_INSTALL:
-            keep.append(line)
-    return keep
-
-
-def _project_requirements(repo_dir: str) -> list[str]:
-    path = os.path.join(repo_dir, "requirements.txt")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return f.read().splitlines()
-    try:  # an installed distribution carries the same list in its metadata
-        return [r for r in importlib.metadata.requires("cse-helpers") or [] if "extra ==" not in r]
-    except importlib.metadata.PackageNotFoundError:
-        return []
-
-
-FONT_PACKAGE = "fonts-noto-cjk"
-FONT_COMMAND = f"apt-get install -y -qq {FONT_PACKAGE} || (apt-get update -qq && apt-get install -y -qq {FONT_PACKAGE})"
-
-
-def install_commands(repo_dir: str = REPO_ROOT, font: bool = True) -> list[list[str]]:
-    """The commands :func:`install_on_colab` runs (returned, so they can be read and tested).
-
-    1. the project itself, without its dependencies (``--no-deps``: pip would otherwise be free to
-       replace Colab's CUDA torch);
-    2. the requirements minus torch (already satisfied ones are left alone);
-    3. with ``font``, a CJK font (Debian's ``fonts-noto-cjk``), so Chinese tick labels in figures are
-       not drawn as boxes; the package lists are refreshed only if the first try fails.
-    """
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
-    commands = [pip + ["--no-deps", "-e", repo_dir]]
-    requirements = requirements_to_install(_project_requirements(repo_dir))
-    if requirements:
-        commands.append(pip + requirements)
-    if font:
-        commands.append(["bash", "-c", FONT_COMMAND])
-    return commands
-
-
-def install_on_colab(repo_dir: str = REPO_ROOT, run=subprocess.run) -> None:
-    """Install the project, its requirements (never torch) and a CJK font; only call this on Colab.
-
-    The font is skipped when matplotlib already finds one (a second notebook in the same session).
-    """
-    from . import plots
-
-    for command in install_commands(repo_dir, font=plots.find_cjk_font() is None):
-        result = run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            if command[-1] == FONT_COMMAND:  # a missing font only makes figures uglier
-                print(f"Could not install {FONT_PACKAGE}; Chinese labels in figures may show as boxes.")
-                continue
-            raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
-    plots.use_cjk_font(refresh=True)
-
-
-# ------------------------------------------------------------------------------------------------
 # The model and the data of each mode
 # ------------------------------------------------------------------------------------------------
 
 def sample_data_dir() -> str | None:
     """``data/`` of the checkout this package runs from (None when the package was installed alone)."""
-    for candidate in (os.path.join(REPO_ROOT, "data"), os.path.join(os.getcwd(), "data"),
+    for candidate in (DATA_DIR, os.path.join(os.getcwd(), "data"),
                       os.path.join(os.getcwd(), "..", "data")):
         if os.path.isfile(os.path.join(candidate, "train.txt")) and os.path.isfile(os.path.join(candidate, "dev.tsv")):
             return os.path.abspath(candidate)
     return None
 
 
-def has_default_model(path: str = DEFAULT_MODEL_DIR) -> bool:
+def has_default_model(path: str = DEFAULT_MODEL) -> bool:
     return os.path.isfile(os.path.join(path, "config.json"))
 
 
@@ -234,7 +159,7 @@ def quick_model(data_dir: str | None = None, default_model_dir: str | None = Non
     """Quick mode's model: (path, description). The embedded default model when it is there."""
     if default_model_dir is None:
         import cse_helpers
-        default_model_dir = getattr(cse_helpers, "DEFAULT_MODEL", None) or DEFAULT_MODEL_DIR
+        default_model_dir = getattr(cse_helpers, "DEFAULT_MODEL", None) or DEFAULT_MODEL
     if has_default_model(default_model_dir):
         return default_model_dir, "the project's small pretrained Chinese encoder (cse_helpers/default_model)"
     from .data import read_pairs, read_train_texts
@@ -282,15 +207,20 @@ class Course:
 
     # ---- data ---------------------------------------------------------------------------------
     def load_data(self) -> dict:
-        """``{"train": [sentences], "dev": [(a, b, label)], "source": str}`` of this mode, cached."""
+        """``{"train": [sentences], "dev": [(a, b, label)], "dev_groups": [group] or None, "source": str}``
+        of this mode, cached. ``dev_groups`` is the 4th column of the sample's dev.tsv (the kind of
+        each pair), None where the dev file has no groups (LCQMC)."""
         if not self._data:
             from .data import read_pairs, read_train_texts
 
             if self.quick:
                 if self.data_dir is None:
                     raise FileNotFoundError("Quick mode reads data/train.txt and data/dev.tsv; run from a checkout.")
+                rows = read_pairs(os.path.join(self.data_dir, "dev.tsv"), with_groups=True)
+                groups = [row[3] for row in rows]
                 self._data = {"train": list(read_train_texts(os.path.join(self.data_dir, "train.txt"))),
-                              "dev": read_pairs(os.path.join(self.data_dir, "dev.tsv")),
+                              "dev": [row[:3] for row in rows],
+                              "dev_groups": groups if any(g is not None for g in groups) else None,
                               "source": f"the sample in {self.data_dir}"}
             else:
                 from .data import load_lcqmc
@@ -310,6 +240,32 @@ class Course:
     @property
     def dev_pairs(self) -> list[tuple]:
         return self.load_data()["dev"]
+
+    @property
+    def dev_groups(self) -> list | None:
+        """The group of each dev pair (e.g. ``near_miss``), for per-group scores; None without groups."""
+        return self.load_data().get("dev_groups")
+
+    @property
+    def playground_texts(self) -> list[str]:
+        """Look-alike questions for the loss playgrounds: both sentences of the near-miss dev pairs (or,
+        without groups, of the negative pairs that share the most characters), a1 b1 a2 b2 ...
+
+        In a batch of unrelated questions the two dropout views of a sentence are found at once, and at
+        temperature 0.05 the loss is about 0.03 before any training: there is nothing to watch. Pairs
+        such as 头疼怎么办 / 牙疼怎么办 are hard negatives, so the loss starts well above 0 and reacts
+        to every knob.
+        """
+        from .evaluate import character_jaccard
+
+        pairs, groups = self.dev_pairs, self.dev_groups
+        if groups:
+            chosen = [p for p, g in zip(pairs, groups) if g == "near_miss"]
+        else:
+            negatives = [p for p in pairs if p[2] == 0]
+            overlap = character_jaccard(negatives)
+            chosen = [p for _, p in sorted(zip(overlap, negatives), key=lambda x: -x[0])]
+        return list(dict.fromkeys(s for a, b, *_ in chosen for s in (a, b)))
 
     # ---- models -------------------------------------------------------------------------------
     def load_encoder(self, path: str | None = None, **kwargs):
@@ -386,11 +342,6 @@ class Course:
         return "\n".join(lines)
 
 
-def to_device(batch: dict, device) -> dict:
-    """A batch (a dict of tensors, e.g. from ``encoder.pad``) moved to ``device``."""
-    return {name: value.to(device) for name, value in batch.items()}
-
-
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries the course uses (printed by :func:`setup`)."""
     out = {"python": platform.python_version()}
@@ -452,7 +403,7 @@ def setup(seed: int = 42, quick: bool | None = None, install: bool | None = None
     elif quick:
         model, description = quick_model(data_dir)
     else:
-        model, description = FULL_MODEL, "ERNIE 3.0 base, Chinese (Sun et al., 2021), from the Hugging Face hub"
+        model, description = ERNIE_MODEL, "ERNIE 3.0 base, Chinese (Sun et al., 2021), from the Hugging Face hub"
     course = Course(mode=mode, device=device, precision=precision, seed=seed, model=model,
                     model_description=description, settings=settings, data_dir=data_dir,
                     runs_dir=runs_dir or os.environ.get("CSE_RUNS_DIR") or os.path.join("runs", mode), colab=colab)
@@ -462,69 +413,3 @@ def setup(seed: int = 42, quick: bool | None = None, install: bool | None = None
             print(f"GPU: {torch.cuda.get_device_name(device)}")
         print(course.describe())
     return course
-
-
-# ------------------------------------------------------------------------------------------------
-# Small analyses the notebooks share
-# ------------------------------------------------------------------------------------------------
-
-def random_pairs(n_items: int, n_pairs: int, seed: int = 0) -> list[tuple[int, int]]:
-    """``n_pairs`` distinct random pairs (i, j), i != j, of indices below ``n_items`` (seeded)."""
-    import random
-
-    if n_items < 2:
-        raise ValueError(f"n_items={n_items}: need at least 2 items to make a pair.")
-    n_pairs = min(n_pairs, n_items * (n_items - 1) // 2)
-    rng, seen = random.Random(seed), set()
-    while len(seen) < n_pairs:
-        i, j = rng.sample(range(n_items), 2)
-        seen.add((min(i, j), max(i, j)))
-    return sorted(seen)
-
-
-def random_pair_cosines(encoder, texts, n_pairs: int = 2000, seed: int = 0) -> dict:
-    """Cosines of random pairs of distinct ``texts`` and their length differences (in characters).
-
-    Random pairs of questions are almost all unrelated, so a good embedding gives them low,
-    spread-out cosines; and their cosine should not depend on how different their lengths are.
-    Returns ``{"cosines", "length_diffs", "spearman_length"}``: the last is the rank correlation of
-    cosine with |len(a) - len(b)| (near 0: no length bias; negative: similar lengths look similar).
-    """
-    import numpy as np
-    from scipy.stats import spearmanr
-
-    texts = list(dict.fromkeys(texts))
-    pairs = random_pairs(len(texts), n_pairs, seed)
-    used = sorted({k for pair in pairs for k in pair})  # encode only the sentences drawn (LCQMC is large)
-    row = {k: r for r, k in enumerate(used)}
-    z = encoder.encode([texts[k] for k in used])  # (N, H), unit rows
-    i, j = ([row[k] for k in x] for x in zip(*pairs))
-    cosines = (z[i] * z[j]).sum(dim=1).numpy()
-    diffs = np.array([abs(len(texts[a]) - len(texts[b])) for a, b in pairs])
-    return {"cosines": cosines, "length_diffs": diffs, "spearman_length": float(spearmanr(diffs, cosines)[0])}
-
-
-def repetition_cosines(encoder, texts, dup_rate: float = 0.32, n: int = 500, seed: int = 0) -> dict:
-    """Cosine between a sentence and its word-repeated copy, against the number of repeated tokens.
-
-    The copy means the same thing, so an encoder without a length bias gives it a cosine near 1
-    however many tokens were repeated. Returns ``{"added", "cosines", "spearman_length"}`` for the
-    first ``n`` distinct ``texts`` (tokens repeated with :func:`cse_helpers.augment.word_repetition`).
-    """
-    import random
-
-    import numpy as np
-    from scipy.stats import spearmanr
-
-    from .augment import word_repetition
-
-    rng = random.Random(seed)
-    texts = list(dict.fromkeys(texts))[:n]
-    bodies = encoder.body_ids(texts)
-    repeated = [word_repetition(body, dup_rate, rng) for body in bodies]
-    copies = [encoder.tokenizer.decode(ids).replace(" ", "") for ids in repeated]
-    za, zb = encoder.encode(texts), encoder.encode(copies)
-    cosines = (za * zb).sum(dim=1).numpy()
-    added = np.array([len(r) - len(b) for r, b in zip(repeated, bodies)])
-    return {"added": added, "cosines": cosines, "copies": copies,
-            "spearman_length": float(spearmanr(added, cosines)[0]) if np.unique(added).size > 1 else float("nan")}

@@ -3,8 +3,9 @@
 Two plain-text formats, the ones of the tutorial this course is based on:
 
 - ``train.txt``: one sentence per line (unlabelled; unsupervised SimCSE needs nothing else).
-- ``dev.tsv``: ``sentence_a<TAB>sentence_b<TAB>label``, the label 0/1 (LCQMC: same question or not)
-  or a float similarity score (STS-style data).
+- ``dev.tsv``: ``sentence_a<TAB>sentence_b<TAB>label[<TAB>group]``, the label 0/1 (LCQMC: same
+  question or not) or a float similarity score (STS-style data); the optional 4th column names the
+  kind of pair (``near_miss``, ``low_overlap_paraphrase``, ...) for per-group scores.
 
 Bad input raises :class:`DataFormatError` (a ``ValueError``) whose message names the file, the line
 and what is wrong. Nothing is dropped silently: blank lines are the only lines skipped, and they
@@ -17,6 +18,7 @@ import io
 import logging
 import math
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -38,12 +40,15 @@ class DataFormatError(ValueError):
 
 
 class SentenceList(list):
-    """A ``list[str]`` that also remembers where it came from and how many blank lines were skipped."""
+    """A ``list[str]`` that also remembers where it came from, the line of each sentence
+    (``line_numbers``, for messages) and how many blank lines were skipped."""
 
-    def __init__(self, texts=(), path: str | None = None, blank_lines: int = 0):
+    def __init__(self, texts=(), path: str | None = None, blank_lines: int = 0,
+                 line_numbers: list[int] | None = None):
         super().__init__(texts)
         self.path = path
         self.blank_lines = blank_lines
+        self.line_numbers = line_numbers
 
 
 def _numbered_lines(path) -> Iterator[tuple[int, str]]:
@@ -57,13 +62,19 @@ def _numbered_lines(path) -> Iterator[tuple[int, str]]:
     start of the file, the BOMs of concatenated files, a stray zero-width no-break space.
 
     Decoding is done line by line, so a byte sequence that is not UTF-8 is reported with its line, and
-    so is a NUL byte (a UTF-16 or binary file decodes as UTF-8 into NULs).
+    so is a NUL byte (a UTF-16 or binary file decodes as UTF-8 into NULs). A file that starts with a
+    UTF-16 or UTF-32 byte order mark is refused at once, with the ``iconv`` command that converts it.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: no such file. Check the path (relative paths start at {os.getcwd()}).")
+    check_is_file(path)
     number = 0
     with open(path, "rb") as f:
+        encoding = _utf16_or_32(f.read(4))
+        if encoding:
+            raise DataFormatError(path, 1, f"the file is {encoding} (it starts with a {encoding} byte order mark), "
+                                  "not UTF-8.", f"Save it as UTF-8 (e.g. `iconv -f {encoding} -t UTF-8 in.txt > "
+                                  "out.txt`, or 'Save as... UTF-8' in an editor).")
+        f.seek(0)
         for raw in f:  # binary iteration splits at b"\n" only: CR is handled here
             raw = raw[:-1] if raw.endswith(b"\n") else raw
             raw = raw[:-1] if raw.endswith(b"\r") else raw
@@ -82,6 +93,27 @@ def _numbered_lines(path) -> Iterator[tuple[int, str]]:
                 yield number, text.replace("\ufeff", "")
 
 
+def check_is_file(path) -> None:
+    """Raise FileNotFoundError for a missing path and DataFormatError for a directory, saying what to do."""
+    if os.path.isdir(path):
+        inside = sorted(n for n in os.listdir(path) if n.endswith((".txt", ".tsv")))[:4]
+        raise DataFormatError(path, None, "is a directory, not a file.",
+                              f"Pass one of the files inside it: {', '.join(os.path.join(path, n) for n in inside)}."
+                              if inside else
+                              "Pass the data file itself (train.txt, or dev.tsv).")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file. Check the path (relative paths start at {os.getcwd()}).")
+
+
+def _utf16_or_32(start: bytes) -> str | None:
+    """"UTF-16"/"UTF-32" when ``start`` (a file's first 4 bytes) begins with that byte order mark."""
+    if start.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    return None
+
+
 def read_train_texts(path) -> SentenceList:
     """Read ``train.txt``: one sentence per line, stripped; blank lines are skipped and counted.
 
@@ -89,7 +121,7 @@ def read_train_texts(path) -> SentenceList:
     kept (training removes identical sentences inside one batch, where they would be false negatives).
     A line with a tab looks like a pairs file given as training text and is refused.
     """
-    texts, blank = [], 0
+    texts, numbers, blank = [], [], 0
     for number, line in _numbered_lines(path):
         text = line.strip()
         if not text:
@@ -100,12 +132,13 @@ def read_train_texts(path) -> SentenceList:
                                   "per line.", "Is this a labelled a<TAB>b<TAB>label file? Pass it as --dev_path, "
                                   "or replace the tab by a space.")
         texts.append(text)
+        numbers.append(number)
     if not texts:
         raise DataFormatError(path, None, "the file is empty (no sentence in it).",
                               "train.txt needs one sentence per line.")
     if blank:
         logger.info("%s: skipped %d blank line(s)", path, blank)
-    return SentenceList(texts, path=os.fspath(path), blank_lines=blank)
+    return SentenceList(texts, path=os.fspath(path), blank_lines=blank, line_numbers=numbers)
 
 
 def parse_label(text: str) -> int | float:
@@ -119,23 +152,32 @@ def parse_label(text: str) -> int | float:
     return value
 
 
-def read_pairs(path) -> list[tuple[str, str, int | float]]:
-    """Read ``dev.tsv``: ``a<TAB>b<TAB>label`` per line; returns ``[(a, b, label), ...]``.
+def read_pairs(path, with_groups: bool = False) -> list[tuple]:
+    """Read ``dev.tsv``: ``a<TAB>b<TAB>label`` or ``a<TAB>b<TAB>label<TAB>group`` per line.
 
-    The label is an int for 0/1 (LCQMC) and a float for scores (STS). Blank lines are skipped and
-    counted in the log; every other line must have exactly three columns, two non-empty sentences
-    and a numeric label.
+    Returns ``[(a, b, label), ...]``, or with ``with_groups=True`` ``[(a, b, label, group), ...]``
+    (``group`` is None on a line with three columns). Lines may mix three and four columns.
+
+    - ``label``: an int for ``0``/``1`` (LCQMC) and a float for any other finite number (STS scores).
+      A file whose labels are mostly ``0``/``1`` (more than half of its lines) is a 0/1 file: another
+      label in it (``2``, ``-1``, ``0.5``) is an error naming its line, not a switch to score mode.
+    - ``group`` (optional): the kind of pair, a word such as ``near_miss`` or
+      ``low_overlap_paraphrase`` (letters, digits and ``_``, not starting with a digit).
+
+    Blank lines are skipped and counted in the log; every other line must have two non-empty
+    sentences and a numeric label, or the error names the file and the line.
     """
-    pairs, blank = [], 0
+    rows, lines, blank = [], [], 0
     for number, line in _numbered_lines(path):
         if not line.strip():
             blank += 1
             continue
-        columns = line.split("\t")
-        if len(columns) != 3:
-            raise DataFormatError(path, number, f"expected 3 tab-separated columns (a, b, label), found "
-                                  f"{len(columns)}.", "Each line is sentence_a<TAB>sentence_b<TAB>label.")
-        a, b, label_text = (c.strip() for c in columns)
+        columns = [c.strip() for c in line.split("\t")]
+        if len(columns) not in (3, 4):
+            raise DataFormatError(path, number, f"expected 3 tab-separated columns (a, b, label) or 4 (a, b, label, "
+                                  f"group), found {len(columns)}.",
+                                  "Each line is sentence_a<TAB>sentence_b<TAB>label, optionally <TAB>group.")
+        a, b, label_text = columns[:3]
         if not a or not b:
             raise DataFormatError(path, number, f"sentence {'a' if not a else 'b'} is empty.")
         try:
@@ -143,12 +185,42 @@ def read_pairs(path) -> list[tuple[str, str, int | float]]:
         except ValueError:
             hint = "Remove the header line." if number == 1 else "Use 0/1 or a similarity score."
             raise DataFormatError(path, number, f"the label {label_text!r} is not a number.", hint) from None
-        pairs.append((a, b, label))
-    if not pairs:
+        group = columns[3] if len(columns) == 4 else None
+        if group is not None and not is_group_name(group):
+            problem = "is empty" if not group else f"{group!r} is not a word like near_miss"
+            raise DataFormatError(path, number, f"the group (4th column) {problem}.",
+                                  "Use letters, digits and _ (not starting with a digit), or drop the 4th column.")
+        rows.append((a, b, label, group))
+        lines.append(number)
+    if not rows:
         raise DataFormatError(path, None, "the file is empty (no a<TAB>b<TAB>label line in it).")
+    _check_label_kinds(path, [row[2] for row in rows], lines)
     if blank:
         logger.info("%s: skipped %d blank line(s)", path, blank)
-    return pairs
+    return rows if with_groups else [row[:3] for row in rows]
+
+
+_GROUP_NAME = re.compile(r"[^\W\d]\w*")
+
+
+def is_group_name(text: str) -> bool:
+    """A dev.tsv group: a word of letters, digits and ``_`` that does not start with a digit."""
+    return _GROUP_NAME.fullmatch(text) is not None
+
+
+def _check_label_kinds(path, labels: list, lines: list[int]) -> None:
+    """Refuse a 0/1 file (more than half of its labels ``0``/``1``) with another label in it.
+
+    Such a label is a typo or a third class (``2`` of an NLI file, ``-1`` for 'unknown'); read as a
+    score it would silently turn the whole set into score mode (no accuracy, no F1).
+    """
+    binary = sum(type(label) is int for label in labels)
+    if binary == len(labels) or 2 * binary <= len(labels):
+        return  # all 0/1, or a file of scores
+    number, label = next((n, label) for n, label in zip(lines, labels) if type(label) is not int)
+    raise DataFormatError(path, number, f"the label {label:g} in a file of 0/1 labels ({binary} of {len(labels)} "
+                          "lines are 0 or 1).", "Fix or remove this line: 1 = same meaning, 0 = different. (A file "
+                          "of similarity scores has mostly labels other than 0 and 1.)")
 
 
 # ----------------------------------------------------------------------------------------------

@@ -12,15 +12,12 @@ import logging
 import os
 import sys
 
-from . import DEFAULT_MODEL, default_model_available
+from . import default_model_available
+from .constants import DATA_DIR, DEFAULT_MODEL, METHODS, TUTORIAL_PAIRS
 from .evaluate import evaluate_pairs
 from .inference import similarity
 from .models import SentenceEncoder
 from .train import train
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = [("男孩喝女孩的故事", "怎样才知道是生男孩还是女孩"),
-            ("这种图片是用什么软件制作的?", "这种图片制作是用什么软件呢?")]
 
 
 def demo_model(work_dir: str) -> str:
@@ -31,23 +28,23 @@ def demo_model(work_dir: str) -> str:
 
     path = os.path.join(work_dir, "tiny-bert")
     if not os.path.isfile(os.path.join(path, "config.json")):
-        build_tiny(["--out", path, "--train_path", os.path.join(ROOT, "data", "train.txt"),
-                    "--dev_path", os.path.join(ROOT, "data", "dev.tsv")])
+        build_tiny(["--out", path, "--train_path", os.path.join(DATA_DIR, "train.txt"),
+                    "--dev_path", os.path.join(DATA_DIR, "dev.tsv")])
     return path
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cse_helpers.demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", default="simcse", choices=("simcse", "esimcse", "diffcse"))
+    parser.add_argument("--method", default="simcse", choices=METHODS)
     parser.add_argument("--max_steps", type=int, default=60)
     parser.add_argument("--save_dir", default=os.path.join("runs", "demo"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     model = demo_model(os.path.join("runs"))
-    dev = os.path.join(ROOT, "data", "dev.tsv")
+    dev = os.path.join(DATA_DIR, "dev.tsv")
     before = evaluate_pairs(SentenceEncoder.from_pretrained(model), dev)
-    result = train(model=model, method=args.method, train_path=os.path.join(ROOT, "data", "train.txt"),
+    result = train(model=model, method=args.method, train_path=os.path.join(DATA_DIR, "train.txt"),
                    dev_path=dev, save_dir=os.path.join(args.save_dir, args.method), batch_size=32, max_seq_len=64,
                    max_steps=args.max_steps, valid_steps=max(1, args.max_steps // 3), logging_steps=10,
                    learning_rate=5e-5, dropout=0.1, progress_bar=sys.stderr.isatty())
@@ -57,7 +54,7 @@ def main(argv=None) -> int:
     for key in ("spearman", "best_accuracy", "best_f1", "alignment", "uniformity"):
         print(f"{key:22}{before[key]:10.4f}{after[key]:10.4f}")
     best = SentenceEncoder.from_pretrained(result.best_dir or result.last_dir)
-    for (a, b), score in zip(EXAMPLES, similarity(best, EXAMPLES)):
+    for (a, b), score in zip(TUTORIAL_PAIRS, similarity(best, TUTORIAL_PAIRS)):
         print(f"{score:.4f}  {a} / {b}")
     print(f"checkpoint: {result.best_dir or result.last_dir}")
     return 0

@@ -4,19 +4,25 @@ For each pair (a, b, label) the score is cos(embedding(a), embedding(b)). Report
 
 - ``spearman`` / ``pearson``: rank / linear correlation of the scores with the labels (the usual STS
   metric; for 0/1 labels Spearman measures how well the scores rank positives above negatives).
+- ``spearman_ci``: a 95% bootstrap interval (low, high) of the Spearman: the pairs are resampled with
+  replacement ``n_resamples`` times from a seeded generator, so the same call gives the same interval.
+  On a few hundred pairs it is about 0.2 wide: two models whose intervals overlap widely are not
+  told apart by this dev set.
 - ``accuracy``, ``precision``, ``recall``, ``f1`` with a fixed threshold (the tutorial used 0.5).
 - ``best_threshold``, ``best_accuracy`` and ``best_f1``: the thresholds that maximise accuracy and F1,
   **chosen on this same set** (an optimistic figure; choose on dev and report on test for a fair one).
 - ``alignment`` and ``uniformity`` (Wang and Isola, 2020): alignment = E ||f(a) - f(b)||^2 over
   positive pairs (lower: positives closer); uniformity = log E exp(-2 ||f(x) - f(y)||^2) over distinct
   sentences (lower: embeddings spread over the sphere).
+- ``groups`` (when the pairs carry a 4th element, a group name such as "paraphrase" or "near miss"):
+  ``{group: {"n", "spearman", "spearman_ci", "mean_cosine"}}``, the scores of each group alone.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -80,8 +86,169 @@ def uniformity(z: torch.Tensor, t: float = UNIFORM_T, max_points: int = 5000) ->
     return float(torch.pdist(z, p=2).pow(2).mul(-t).exp().mean().log())
 
 
-def score_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5) -> dict:
-    """Correlations and (for 0/1 labels) classification metrics of pair scores against labels."""
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+
+
+def _rank_rows(x: np.ndarray) -> np.ndarray:
+    """Ranks along the last axis, ties averaged (as Spearman uses them)."""
+    from scipy.stats import rankdata
+
+    return rankdata(x, axis=-1)
+
+
+def spearman_rows(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Spearman of each row of ``scores`` (R, N) with the same row of ``labels`` (R, N); NaN for a constant row."""
+    rs, rl = _rank_rows(scores), _rank_rows(labels)
+    rs = rs - rs.mean(axis=-1, keepdims=True)
+    rl = rl - rl.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt((rs * rs).sum(axis=-1) * (rl * rl).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, (rs * rl).sum(axis=-1) / np.where(denominator > 0, denominator, 1), np.nan)
+
+
+def bootstrap_spearman(scores, labels, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                       confidence: float = 0.95) -> tuple[float, float]:
+    """A percentile bootstrap interval (low, high) of the Spearman of ``scores`` against ``labels``.
+
+    Resample i takes the pairs ``rng.integers(0, N, size=(n_resamples, N))[i]`` (with replacement)
+    from ``rng = numpy.random.default_rng(seed)``, so a seed gives one interval. Resamples whose
+    labels or scores are all equal (no correlation defined) are left out; (NaN, NaN) if all are.
+    """
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    if scores.shape != labels.shape or scores.ndim != 1:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} must be two 1-d arrays of one length.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence}: give a fraction such as 0.95.")
+    n = len(scores)
+    if n < 2:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, size=(n_resamples, n))  # (R, N): row i = the pairs of resample i
+    values = spearman_rows(scores[index], labels[index])  # (R,)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return (float(low), float(high))
+
+
+def bootstrap_spearman_difference(scores_a, scores_b, labels, n_resamples: int = BOOTSTRAP_RESAMPLES,
+                                  seed: int = BOOTSTRAP_SEED, confidence: float = 0.95) -> tuple[float, float]:
+    """A paired bootstrap interval (low, high) of Spearman(scores_b) - Spearman(scores_a) on the same pairs.
+
+    Each resample draws the same pairs for both models, so what the pairs have in common (some are
+    hard for every model) cancels out: the interval of a *difference* is much narrower than the two
+    separate intervals suggest. A gain whose interval lies above 0 is more than this dev set's noise.
+    """
+    scores_a, scores_b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.float64)
+    if not scores_a.shape == scores_b.shape == labels.shape or labels.ndim != 1:
+        raise ValueError(f"scores {scores_a.shape}, {scores_b.shape} and labels {labels.shape} must be 1-d arrays "
+                         f"of one length (the same pairs).")
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, len(labels), size=(n_resamples, len(labels)))  # (R, N)
+    diffs = spearman_rows(scores_b[index], labels[index]) - spearman_rows(scores_a[index], labels[index])  # (R,)
+    diffs = diffs[np.isfinite(diffs)]
+    if not len(diffs):
+        return (float("nan"), float("nan"))
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return (float(low), float(high))
+
+
+def _spearman(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Spearman of two 1-d arrays; NaN when either is constant (no warning)."""
+    if np.unique(labels).size < 2 or np.unique(scores).size < 2:
+        return float("nan")
+    return float(spearman_rows(scores[None], labels[None])[0])
+
+
+def group_metrics(scores, labels, groups: Sequence, n_resamples: int = BOOTSTRAP_RESAMPLES,
+                  seed: int = BOOTSTRAP_SEED) -> dict[str, dict]:
+    """Scores of each group of pairs alone: ``{group: {"n", "spearman", "spearman_ci", "mean_cosine"}}``.
+
+    Spearman is NaN in a group whose pairs all have one label (e.g. a group of negatives only); its
+    ``mean_cosine`` still says how similar the model finds those pairs.
+    """
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    groups = np.asarray([str(g) for g in groups])
+    out = {}
+    for name in dict.fromkeys(groups.tolist()):  # in order of first appearance
+        keep = groups == name
+        s, y = scores[keep], labels[keep]
+        out[name] = {"n": int(keep.sum()), "spearman": _spearman(s, y),
+                     "spearman_ci": bootstrap_spearman(s, y, n_resamples, seed), "mean_cosine": float(s.mean())}
+    return out
+
+
+def spearman_text(result: Mapping, digits: int = 3, key: str = "spearman") -> str:
+    """``result``'s Spearman with its interval, as tables print it: ``"0.034 [-0.02, 0.09]"``."""
+    value = result[key]
+    interval = result.get(f"{key}_ci")
+    text = f"{value:.{digits}f}"
+    if interval is not None and all(np.isfinite(interval)):
+        text += f" [{interval[0]:.{digits - 1}f}, {interval[1]:.{digits - 1}f}]"
+    return text
+
+
+def intervals_overlap(a: Mapping, b: Mapping, key: str = "spearman") -> bool:
+    """Whether the 95% intervals ``key + "_ci"`` of two results overlap (True when one is missing)."""
+    ia, ib = a.get(f"{key}_ci"), b.get(f"{key}_ci")
+    if ia is None or ib is None or not np.all(np.isfinite([*ia, *ib])):
+        return True
+    return bool(ia[0] <= ib[1] and ib[0] <= ia[1])
+
+
+def paired_interval(a: Mapping, b: Mapping, labels: Sequence | None) -> tuple[float, float] | None:
+    """The paired 95% interval of Spearman(a) - Spearman(b), when both results carry their ``scores``
+    on the same pairs and ``labels`` is given; else None."""
+    if labels is None or "scores" not in a or "scores" not in b:
+        return None
+    return bootstrap_spearman_difference(b["scores"], a["scores"], labels)
+
+
+def beyond_noise(a: Mapping, b: Mapping, labels: Sequence | None = None, key: str = "spearman") -> int:
+    """+1 if ``a`` scores higher than ``b`` beyond the noise, -1 if lower, 0 if this dev set cannot tell.
+
+    The paired interval of the difference decides when it can be computed (:func:`paired_interval`),
+    else whether the two intervals overlap (a stricter test: overlapping intervals count as 0).
+    """
+    interval = paired_interval(a, b, labels) if key == "spearman" else None
+    if interval is not None:
+        return 1 if interval[0] > 0 else -1 if interval[1] < 0 else 0
+    if intervals_overlap(a, b, key):
+        return 0
+    return 1 if a[key] > b[key] else -1
+
+
+def compare_text(name_a: str, a: Mapping, name_b: str, b: Mapping, key: str = "spearman",
+                 labels: Sequence | None = None) -> str:
+    """One sentence comparing two scores with their noise, e.g. for a notebook's "what you should see".
+
+    With ``labels`` and both results' ``scores`` (``evaluate_pairs(..., return_scores=True)`` on the
+    same pairs), the paired interval of the difference decides; otherwise whether the two intervals
+    overlap (see :func:`beyond_noise`).
+    """
+    text = f"{name_a} {spearman_text(a, key=key)} vs {name_b} {spearman_text(b, key=key)}"
+    verdict = beyond_noise(a, b, labels, key)
+    interval = paired_interval(a, b, labels) if key == "spearman" else None
+    if interval is not None:
+        text += f"; paired 95% interval of the difference ({name_a} - {name_b}): [{interval[0]:+.3f}, " \
+                f"{interval[1]:+.3f}]"
+        if verdict == 0:
+            return f"{text}, which includes 0: this dev set does not tell them apart."
+    elif verdict == 0:
+        return f"{text}: the intervals overlap, so this dev set does not clearly tell them apart."
+    higher, lower = (name_a, name_b) if verdict > 0 else (name_b, name_a)
+    return f"{text}: {higher} is higher than {lower} beyond the noise of these dev pairs" + \
+        (" (the intervals do not overlap)." if interval is None else ".")
+
+
+def score_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5,
+                  n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
+    """Correlations (Spearman with its bootstrap interval) and, for 0/1 labels, classification metrics."""
     scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=np.float64)
     result: dict = {"n_pairs": len(scores)}
     if np.unique(labels).size < 2:
@@ -93,6 +260,8 @@ def score_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5
     else:
         from scipy.stats import pearsonr, spearmanr
         result.update(spearman=float(spearmanr(scores, labels)[0]), pearson=float(pearsonr(scores, labels)[0]))
+    result["spearman_ci"] = bootstrap_spearman(scores, labels, n_resamples, seed) if np.isfinite(result["spearman"]) \
+        else (float("nan"), float("nan"))
     if _binary(labels):
         result.update(classification_metrics(scores, labels, threshold), threshold=threshold)
         result.update(best_thresholds(scores, labels))
@@ -100,41 +269,82 @@ def score_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5
     return result
 
 
+def _read_pairs_with_groups(path) -> list[tuple]:
+    """``read_pairs`` with the optional 4th column (group) when the reader supports it."""
+    import inspect
+
+    if "with_groups" in inspect.signature(read_pairs).parameters:
+        return list(read_pairs(path, with_groups=True))
+    return list(read_pairs(path))
+
+
+NO_GROUP = "(no group)"
+
+
+def _groups_of(pairs: Sequence[tuple]) -> list | None:
+    """The 4th element of every pair (its group), or None when no pair carries one.
+
+    In a file that mixes 3 and 4 columns the pairs without a group are scored as :data:`NO_GROUP`.
+    """
+    groups = [p[3] if len(p) > 3 else None for p in pairs]
+    if all(g is None or g == "" for g in groups):
+        return None
+    return [NO_GROUP if g is None or g == "" else g for g in groups]
+
+
 def evaluate_pairs(encoder, pairs_or_path, threshold: float = 0.5, batch_size: int = 256,
-                   return_scores: bool = False) -> dict:
-    """Score ``encoder`` on labelled pairs (a list of (a, b, label) or a path to ``a<TAB>b<TAB>label``).
+                   return_scores: bool = False, by_group: bool | None = None, groups: Sequence | None = None,
+                   n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict:
+    """Score ``encoder`` on labelled pairs: a list of (a, b, label) or (a, b, label, group), or a path
+    to ``a<TAB>b<TAB>label[<TAB>group]``.
 
     ``encoder`` is a :class:`~cse_helpers.models.SentenceEncoder` (anything with ``encode``), scored by
     the cosine of the two embeddings; or a plain function ``pairs -> scores`` such as
     :func:`character_jaccard`, for baselines (then alignment and uniformity are NaN).
 
     Each distinct sentence is encoded once, in length-sorted batches, in eval mode, without
-    gradients. A set with a single class gives NaN for the correlations, with a warning. With
-    ``return_scores=True`` the scores are included under ``"scores"``.
+    gradients. A set with a single class gives NaN for the correlations, with a warning. The
+    Spearman comes with ``spearman_ci``, a bootstrap interval of ``n_resamples`` resamples drawn
+    with ``seed`` (:func:`bootstrap_spearman`). ``by_group`` adds ``groups`` (the scores of each
+    group alone); None: when the pairs carry groups, as a 4th element or in ``groups`` (one name per
+    pair, e.g. ``Course.dev_groups``). With ``return_scores=True`` the scores are included under ``"scores"``.
     """
     is_path = isinstance(pairs_or_path, (str, bytes)) or hasattr(pairs_or_path, "__fspath__")
-    pairs = read_pairs(pairs_or_path) if is_path else list(pairs_or_path)
+    pairs = _read_pairs_with_groups(pairs_or_path) if is_path else list(pairs_or_path)
     if not pairs:
         raise ValueError("evaluate_pairs got no pairs.")
+    short = [k for k, p in enumerate(pairs) if len(p) < 3]
+    if short:
+        raise ValueError(f"pair {short[0]} is {pairs[short[0]]!r}: each pair is (a, b, label) or (a, b, label, group).")
     labels = np.array([float(p[2]) for p in pairs])
+    if groups is not None:
+        if len(groups) != len(pairs):
+            raise ValueError(f"groups has {len(groups)} names for {len(pairs)} pairs; give one per pair.")
+        groups = _groups_of([(None, None, None, g) for g in groups])
+    else:
+        groups = _groups_of(pairs)
+    if by_group and groups is None:
+        raise ValueError("by_group=True, but the pairs carry no group (a 4th element, the dev file's 4th column).")
     if not hasattr(encoder, "encode"):
         scores = np.asarray(encoder(pairs), dtype=np.float64)
-        result = {**score_metrics(scores, labels, threshold), "alignment": float("nan"), "uniformity": float("nan")}
-        return {**result, "scores": scores.tolist()} if return_scores else result
+        result = {**score_metrics(scores, labels, threshold, n_resamples, seed), "alignment": float("nan"),
+                  "uniformity": float("nan")}
+    else:
+        texts_a, texts_b = [p[0] for p in pairs], [p[1] for p in pairs]
+        distinct = list(dict.fromkeys(texts_a + texts_b))
+        embeddings = encoder.encode(distinct, batch_size=batch_size, normalize=True)  # (S, H), unit rows
+        position = {t: i for i, t in enumerate(distinct)}
+        za = embeddings[[position[t] for t in texts_a]]  # (N, H)
+        zb = embeddings[[position[t] for t in texts_b]]
+        scores = (za * zb).sum(dim=1).numpy().astype(np.float64)  # cosine of unit vectors
 
-    texts_a, texts_b = [p[0] for p in pairs], [p[1] for p in pairs]
-    distinct = list(dict.fromkeys(texts_a + texts_b))
-    embeddings = encoder.encode(distinct, batch_size=batch_size, normalize=True)  # (S, H), unit rows
-    position = {t: i for i, t in enumerate(distinct)}
-    za = embeddings[[position[t] for t in texts_a]]  # (N, H)
-    zb = embeddings[[position[t] for t in texts_b]]
-    scores = (za * zb).sum(dim=1).numpy().astype(np.float64)  # cosine of unit vectors
-
-    result = score_metrics(scores, labels, threshold)
-    positive = labels == 1 if _binary(labels) else labels >= STS_POSITIVE
-    result["alignment"] = alignment(za[torch.from_numpy(positive)], zb[torch.from_numpy(positive)]) \
-        if positive.any() else float("nan")
-    result["uniformity"] = uniformity(embeddings)
+        result = score_metrics(scores, labels, threshold, n_resamples, seed)
+        positive = labels == 1 if _binary(labels) else labels >= STS_POSITIVE
+        result["alignment"] = alignment(za[torch.from_numpy(positive)], zb[torch.from_numpy(positive)]) \
+            if positive.any() else float("nan")
+        result["uniformity"] = uniformity(embeddings)
+    if groups is not None and by_group is not False:
+        result["groups"] = group_metrics(scores, labels, groups, n_resamples, seed)
     if return_scores:
         result["scores"] = scores.tolist()
     return result

@@ -1,4 +1,4 @@
-"""Using a trained encoder: similarity of sentence pairs, from Python or the command line.
+"""Using a trained encoder: similarity of sentence pairs and semantic search, from Python or the command line.
 
     python -m cse_helpers.inference --model runs/simcse/best "男孩喝女孩的故事" "怎样才知道是生男孩还是女孩"
     python -m cse_helpers.inference --model runs/simcse/best --pairs data/dev.tsv
@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+import torch
 
 from .models import SentenceEncoder
 
@@ -24,6 +26,24 @@ def similarity(encoder: SentenceEncoder, pairs: Sequence[Sequence[str]], batch_s
     a = encoder.encode([p[0] for p in pairs], batch_size=batch_size)  # (N, H) unit rows
     b = encoder.encode([p[1] for p in pairs], batch_size=batch_size)
     return (a * b).sum(dim=1).tolist()
+
+
+def semantic_search(encoder, query: str, corpus: Sequence[str], k: int = 5,
+                    corpus_embeddings: torch.Tensor | None = None) -> list[tuple[float, str]]:
+    """The ``k`` sentences of ``corpus`` most similar to ``query`` (cosine), best first.
+
+    Pass ``corpus_embeddings`` (from ``encoder.encode(corpus)``) to embed the corpus once for many queries.
+    """
+    if not query.strip():
+        return []
+    if corpus_embeddings is None:
+        corpus_embeddings = encoder.encode(list(corpus))
+    if corpus_embeddings.size(0) != len(corpus):
+        raise ValueError(f"corpus_embeddings has {corpus_embeddings.size(0)} rows for {len(corpus)} sentences.")
+    q = encoder.encode([query])  # (1, H), unit length
+    scores = (corpus_embeddings @ q.T).squeeze(1)  # (N,)
+    top = torch.topk(scores, min(k, len(corpus)))
+    return [(float(s), corpus[i]) for s, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,18 +15,20 @@ encoder and a batch of two views per sentence and return a loss:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .constants import DEFAULT_MODEL, ERNIE_MODEL, METHODS
 from .losses import IGNORE_INDEX, info_nce
-from .runtime import autocast, pick_precision
+from .runtime import autocast, pick_precision, to_device
 
 logger = logging.getLogger(__name__)
 
@@ -36,9 +38,6 @@ CONFIG_NAME = "cse_helpers.json"  # pooler settings saved beside the Hugging Fac
 HEAD_NAME = "cse_head.safetensors"  # weights of the MLP / BatchNorm head, when there is one
 
 
-ONLINE_DEFAULT = "nghuyong/ernie-3.0-base-zh"  # the course's GPU default (the tutorial's model)
-
-
 def resolve_model(name_or_path: str | None) -> str:
     """``name_or_path`` itself, or for None: ERNIE 3.0 base when it can be loaded (hub or cache),
     else the small Chinese encoder shipped in the package (``cse_helpers.DEFAULT_MODEL``)."""
@@ -46,17 +45,86 @@ def resolve_model(name_or_path: str | None) -> str:
         return name_or_path
     from transformers import AutoConfig
 
-    from . import DEFAULT_MODEL, default_model_available
+    from . import default_model_available
 
     try:
-        AutoConfig.from_pretrained(ONLINE_DEFAULT)
-        return ONLINE_DEFAULT
+        AutoConfig.from_pretrained(ERNIE_MODEL)
+        return ERNIE_MODEL
     except (OSError, ValueError) as e:
         if not default_model_available():
             raise
-        logger.warning("%s cannot be loaded (%s); using the shipped default model %s.", ONLINE_DEFAULT,
+        logger.warning("%s cannot be loaded (%s); using the shipped default model %s.", ERNIE_MODEL,
                        str(e).splitlines()[0][:120], DEFAULT_MODEL)
         return DEFAULT_MODEL
+
+
+class ModelLoadError(ValueError):
+    """A model (``--model``, ``--generator``) that cannot be loaded; the message names the path or the
+    damaged file and says what to do."""
+
+
+def check_model_path(name_or_path: str, what: str = "model") -> None:
+    """Fail fast, before anything is loaded, on a local path that is not a saved model.
+
+    A name that exists on disk must be a directory holding ``config.json``. A name that does not
+    exist is refused when it can only be a path: absolute, starting with ``.`` or ``~``, or with
+    more than one ``/`` (a hub name is ``name`` or ``org/name``); others are left to the hub.
+    """
+    path = os.path.expanduser(str(name_or_path))
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "config.json")):
+            return
+        inner = [os.path.join(path, n) for n in ("best", "last")
+                 if os.path.isfile(os.path.join(path, n, "config.json"))]
+        hint = (f"Did you mean {inner[0]} (a training run's export)?" if inner else
+                "Pass the directory written by save_pretrained (config.json, the weights and the tokenizer).")
+        raise ModelLoadError(f"{what} {name_or_path}: this directory holds no config.json, so it is not a saved "
+                             f"model. {hint}")
+    if os.path.exists(path):
+        raise ModelLoadError(f"{what} {name_or_path}: this is a file; pass the model's directory (the one holding "
+                             "config.json).")
+    if os.path.isabs(path) or path.startswith((".", "~")) or path.count("/") > 1 or "\\" in path:
+        raise ModelLoadError(f"{what} {name_or_path}: no such directory. Check the path (relative paths start at "
+                             f"{os.getcwd()}), or pass a hub name such as {ERNIE_MODEL}.")
+
+
+def _damaged_safetensors(path: str) -> list[str]:
+    """The ``*.safetensors`` files under the directory ``path`` whose header or length is broken."""
+    from safetensors import safe_open
+
+    damaged = []
+    for name in sorted(os.listdir(path)) if os.path.isdir(path) else []:
+        if name.endswith(".safetensors"):
+            try:
+                with safe_open(os.path.join(path, name), framework="pt"):
+                    pass
+            except Exception:  # safetensors raises its own SafetensorError (no common base but Exception)
+                damaged.append(os.path.join(path, name))
+    return damaged
+
+
+@contextlib.contextmanager
+def explain_load_errors(name_or_path: str, what: str = "model"):
+    """Turn the errors of loading ``name_or_path`` (transformers, huggingface_hub, safetensors,
+    tokenizers each raise their own kinds, with pages of repo-id advice) into one ModelLoadError."""
+    try:
+        yield
+    except ModelLoadError:
+        raise
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        damaged = _damaged_safetensors(os.path.expanduser(str(name_or_path)))
+        if damaged:
+            message = (f"{damaged[0]} cannot be read ({first}): the file is damaged or was cut off while being "
+                       f"written or copied. Copy the {what} again, or use another checkpoint of it.")
+        elif os.path.isdir(os.path.expanduser(str(name_or_path))):
+            message = (f"{what} {name_or_path} could not be loaded ({type(e).__name__}: {first}). Is the directory "
+                       "complete (config.json, the weights, the tokenizer files)? Copy it again if not.")
+        else:
+            message = (f"{what} {name_or_path}: not a directory here, and the Hugging Face hub could not give it "
+                       f"({first}). Check the name, or pass a local model directory (offline, the shipped "
+                       "cse_helpers/default_model works).")
+        raise ModelLoadError(message) from None
 
 
 class MLPHead(nn.Module):
@@ -120,6 +188,28 @@ def special_token_template(tokenizer) -> tuple[list[int], list[int]]:
     raise ValueError(f"Cannot find how {type(tokenizer).__name__} adds special tokens around a sentence.")
 
 
+def pad_sequences(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows of different lengths -> ``(ids, mask)``, both (N, L) with L the longest row (dynamic padding).
+
+    ``ids`` holds ``pad_id`` after the end of each row; ``mask`` is 1 on the row's own entries, 0 on
+    the padding (the attention mask)."""
+    length = max(len(row) for row in rows)
+    ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), length), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def write_encoder_settings(save_dir: str, pooler: str, mlp_only_train: bool = True, projector: str = "mlp",
+                           max_seq_len: int = 64) -> None:
+    """Write the pooler settings that :meth:`SentenceEncoder.from_pretrained` reads (``cse_helpers.json``)."""
+    settings = {"pooler": pooler, "mlp_only_train": mlp_only_train, "projector": projector, "max_seq_len": max_seq_len}
+    with open(os.path.join(save_dir, CONFIG_NAME), "w", encoding="utf-8") as f:
+        json.dump(settings, f, indent=2)
+
+
 class SentenceEncoder(nn.Module):
     """A Hugging Face encoder plus a pooler: token ids (N, L) -> sentence embeddings (N, H).
 
@@ -166,11 +256,13 @@ class SentenceEncoder(nn.Module):
 
         saved = {}
         config_path = os.path.join(str(name_or_path), CONFIG_NAME)
-        if os.path.isfile(config_path):
-            with open(config_path, encoding="utf-8") as f:
-                saved = json.load(f)
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        backbone = AutoModel.from_pretrained(name_or_path, **model_kwargs)
+        check_model_path(name_or_path)
+        with explain_load_errors(name_or_path):
+            if os.path.isfile(config_path):
+                with open(config_path, encoding="utf-8") as f:
+                    saved = json.load(f)
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            backbone = AutoModel.from_pretrained(name_or_path, **model_kwargs)
         encoder = cls(backbone, tokenizer,
                       pooler=pooler or saved.get("pooler", "cls"),
                       mlp_only_train=saved.get("mlp_only_train", True) if mlp_only_train is None else mlp_only_train,
@@ -181,7 +273,8 @@ class SentenceEncoder(nn.Module):
         same_head = saved.get("projector", "mlp") == encoder.projector
         if encoder.head is not None and os.path.isfile(head_path) and same_head:
             from safetensors.torch import load_file
-            encoder.head.load_state_dict(load_file(head_path))
+            with explain_load_errors(name_or_path):
+                encoder.head.load_state_dict(load_file(head_path))
         if dropout is not None:
             set_dropout(encoder.backbone, dropout)
         return encoder
@@ -197,10 +290,7 @@ class SentenceEncoder(nn.Module):
         os.makedirs(save_dir, exist_ok=True)
         self.backbone.save_pretrained(save_dir)
         self.tokenizer.save_pretrained(save_dir)
-        settings = {"pooler": self.pooler, "mlp_only_train": self.mlp_only_train, "projector": self.projector,
-                    "max_seq_len": self.max_seq_len}
-        with open(os.path.join(save_dir, CONFIG_NAME), "w", encoding="utf-8") as f:
-            json.dump(settings, f, indent=2)
+        write_encoder_settings(save_dir, self.pooler, self.mlp_only_train, self.projector, self.max_seq_len)
         if self.head is not None:
             state = {k: v.detach().contiguous().cpu() for k, v in self.head.state_dict().items()}
             save_file(state, os.path.join(save_dir, HEAD_NAME))
@@ -238,14 +328,18 @@ class SentenceEncoder(nn.Module):
         """
         limit = self.max_body_len(max_seq_len)
         rows = [self.prefix_ids + list(body[:limit]) + self.suffix_ids for body in bodies]
-        length = max(len(r) for r in rows)
         pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            attention_mask[i, : len(row)] = 1
+        input_ids, attention_mask = pad_sequences(rows, pad_id)
         return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+    def batch(self, texts: Sequence[str], views: Callable | None = None) -> dict[str, torch.Tensor]:
+        """``texts`` as a batch on this encoder's device, ready for ``encoder(**batch)``.
+
+        Without ``views``: one row per text, padded (:meth:`pad`), (N, L). With ``views`` (a
+        :class:`~cse_helpers.train.ViewBuilder`): its two views of each text, (2N, L), rows a1 a2 b1 b2 ...
+        """
+        build = views if views is not None else self.pad
+        return to_device(build(self.body_ids(texts)), self.device)
 
     # ---- forward ----------------------------------------------------------------------------
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -300,7 +394,7 @@ class SentenceEncoder(nn.Module):
                 starts = tqdm(starts, desc="encode")
             for start in starts:
                 index = order[start:start + batch_size]
-                batch = {k: v.to(self.device) for k, v in self.pad([bodies[i] for i in index], max_seq_len).items()}
+                batch = to_device(self.pad([bodies[i] for i in index], max_seq_len), self.device)
                 with autocast(self.device, precision):  # bf16/fp16 on a GPU, fp32 on the CPU
                     z = self(batch["input_ids"], batch["attention_mask"]).float()
                 out[index] = (F.normalize(z, dim=-1) if normalize else z).cpu()
@@ -314,7 +408,60 @@ class SentenceEncoder(nn.Module):
 # Objectives
 # ------------------------------------------------------------------------------------------------
 
-class SimCSE(nn.Module):
+class Objective(nn.Module):
+    """What the training loop asks of every objective, besides ``forward(batch) -> {"loss": ..., parts}``.
+
+    Each hook has a default that does nothing; an objective with state of its own (ESimCSE's queue,
+    DiffCSE's frozen generator and its random masks) overrides the ones it needs. So the loop
+    (``cse_helpers.train``) and the checkpoints (``cse_helpers.checkpoint``) never ask which method runs.
+    """
+
+    #: Whether the second view of a sentence has words repeated (ESimCSE; built by ``train.ViewBuilder``).
+    repeats_words = False
+    #: ``state_dict`` prefixes of frozen modules: never trained, so a training state leaves them out.
+    frozen_prefixes: tuple[str, ...] = ()
+
+    def __init__(self, encoder: SentenceEncoder):
+        super().__init__()
+        self.encoder = encoder
+
+    # ---- building --------------------------------------------------------------------------------
+    @classmethod
+    def check_paths(cls, args) -> None:
+        """Check the objective's own model paths (``args``: the run's TrainingArguments), before anything loads."""
+
+    @classmethod
+    def from_args(cls, args, encoder: SentenceEncoder) -> Objective:
+        """The objective for a run's settings (``args``: TrainingArguments) around ``encoder``."""
+        raise NotImplementedError
+
+    def prepare(self, device: torch.device, precision: str) -> Objective:
+        """Move to ``device``, in train mode (``precision``: "fp32", "bf16" or "fp16", for frozen parts)."""
+        self.to(device)
+        self.train()
+        return self
+
+    # ---- after each optimizer step -----------------------------------------------------------------
+    def after_optimizer_step(self) -> None:
+        """Updates outside the gradient (ESimCSE's momentum encoder)."""
+
+    # ---- what a training state saves besides the trained weights -------------------------------------
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors that are not weights but that a resumed run needs (ESimCSE: its queue), CPU, contiguous."""
+        return {}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take the entries of :meth:`extra_state` out of ``tensors`` (a saved state) and put them back."""
+
+    def rng_state(self) -> dict:
+        """The state of the objective's own random generators (DiffCSE's masking), by name."""
+        return {}
+
+    def set_rng_state(self, state: dict) -> None:
+        """Restore what :meth:`rng_state` returned (``state`` may hold other generators' entries too)."""
+
+
+class SimCSE(Objective):
     """Unsupervised SimCSE: a sentence and itself, made different by dropout, are a positive pair.
 
     The batch holds 2B rows in the order a1 a2 b1 b2 ... (each sentence twice); one forward pass
@@ -322,8 +469,12 @@ class SimCSE(nn.Module):
     """
 
     def __init__(self, encoder: SentenceEncoder, temperature: float = 0.05, margin: float = 0.0):
-        super().__init__()
-        self.encoder, self.temperature, self.margin = encoder, temperature, margin
+        super().__init__(encoder)
+        self.temperature, self.margin = temperature, margin
+
+    @classmethod
+    def from_args(cls, args, encoder: SentenceEncoder) -> SimCSE:
+        return cls(encoder, args.temperature, args.margin)
 
     def embed_views(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         z = self.encoder(batch["input_ids"], batch["attention_mask"])  # (2B, H)
@@ -334,12 +485,10 @@ class SimCSE(nn.Module):
         return info_nce(z1, z2, temperature=self.temperature, margin=self.margin)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """``loss`` (what is minimised) and, detached, each part of it that the loop logs."""
         z1, z2 = self.embed_views(batch)  # (B, H) each
         loss = self.contrastive_loss(z1, z2)
         return {"loss": loss, "contrastive": loss.detach()}
-
-    def after_optimizer_step(self) -> None:
-        """Hook for per-step updates outside the gradient (ESimCSE's momentum encoder)."""
 
 
 class MomentumEncoder(nn.Module):
@@ -404,11 +553,18 @@ class ESimCSE(SimCSE):
     are enqueued after the loss, so a sentence is never its own negative.
     """
 
+    repeats_words = True
+    QUEUE_KEY = "queue.embeddings"  # the queue's name in a training state
+
     def __init__(self, encoder: SentenceEncoder, temperature: float = 0.05, margin: float = 0.0,
                  queue_size: int = 160, momentum: float = 0.995):
         super().__init__(encoder, temperature, margin)
         self.momentum_encoder = MomentumEncoder(encoder, momentum)
         self.queue = EmbeddingQueue(queue_size)
+
+    @classmethod
+    def from_args(cls, args, encoder: SentenceEncoder) -> ESimCSE:
+        return cls(encoder, args.temperature, args.margin, args.queue_size, args.momentum)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         z1, z2 = self.embed_views(batch)  # (B, H) each
@@ -423,24 +579,43 @@ class ESimCSE(SimCSE):
     def after_optimizer_step(self) -> None:
         self.momentum_encoder.update(self.encoder)
 
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        if not len(self.queue):
+            return {}
+        return {self.QUEUE_KEY: self.queue.embeddings.detach().cpu().contiguous()}
+
+    def load_extra_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        queue, device = tensors.pop(self.QUEUE_KEY, None), self.encoder.device
+        self.queue.embeddings = queue.to(device) if queue is not None else torch.empty(0, device=device)
+
 
 def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, mask_token_id: int, vocab_size: int,
-                mask_ratio: float = 0.3, generator: torch.Generator | None = None
+                mask_ratio: float = 0.3, generator: torch.Generator | None = None, *,
+                selected: torch.Tensor | None = None, first_random_id: int = 0, replace_all: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's 80/10/10 masking on the positions where ``maskable`` is True.
 
     Each maskable position is selected with probability ``mask_ratio``; of the selected ones 80%
-    become [MASK], 10% a random token, 10% stay as they are. Returns ``(masked_ids, selected)``.
+    become [MASK], 10% a random token (an id in ``[first_random_id, vocab_size)``), 10% stay as they
+    are. Returns ``(masked_ids, selected)``, both (N, L).
+
+    Two variants for pretraining (``cse_helpers.pretrain``): ``selected`` gives the positions to mask
+    (e.g. whole words) instead of drawing them, and ``replace_all`` turns every selected position
+    into [MASK] (a held-out evaluation). The draws come in a fixed order (selection, [MASK],
+    random), each a uniform number per position, so a seeded ``generator`` repeats them.
     """
     device = input_ids.device  # a generator, if given, must live there too (no copies, no host sync)
 
     def draw(p: float) -> torch.Tensor:
         return torch.rand(input_ids.shape, generator=generator, device=device) < p
 
-    selected = draw(mask_ratio) & maskable
+    if selected is None:
+        selected = draw(mask_ratio) & maskable
+    if replace_all:
+        return torch.where(selected, torch.full_like(input_ids, mask_token_id), input_ids), selected
     to_mask = selected & draw(0.8)
     to_random = selected & ~to_mask & draw(0.5)
-    random_ids = torch.randint(vocab_size, input_ids.shape, generator=generator, device=device)
+    random_ids = torch.randint(first_random_id, vocab_size, input_ids.shape, generator=generator, device=device)
     masked_ids = torch.where(to_mask, torch.full_like(input_ids, mask_token_id), input_ids)
     masked_ids = torch.where(to_random, random_ids, masked_ids)
     return masked_ids, selected
@@ -458,6 +633,9 @@ class DiffCSE(SimCSE):
        was replaced. lambda_rtd = 0.005 (DiffCSE's value for BERT): the RTD loss is larger than the
        contrastive loss by about two orders of magnitude, so it is scaled down.
     """
+
+    frozen_prefixes = ("generator.",)  # the generator never changes: checkpoints leave it out
+    MASK_RNG_KEY = "mask"  # the masking generator's name in a training state's random states
 
     def __init__(self, encoder: SentenceEncoder, generator: nn.Module, discriminator: nn.Module,
                  temperature: float = 0.05, margin: float = 0.0, mask_ratio: float = 0.3,
@@ -481,11 +659,35 @@ class DiffCSE(SimCSE):
         self.register_buffer("special_ids", torch.tensor(sorted(set(encoder.tokenizer.all_special_ids))),
                              persistent=False)
 
+    # ---- building: the generator (a masked-LM) and the discriminator (a copy of the encoder) ---------
+    @classmethod
+    def check_paths(cls, args) -> None:
+        if args.generator:
+            check_model_path(args.generator, "--generator")
+
+    @classmethod
+    def from_args(cls, args, encoder: SentenceEncoder) -> DiffCSE:
+        from transformers import AutoModel
+
+        generator = load_generator(args.generator or args.model, encoder)
+        with explain_load_errors(args.model):
+            discriminator = AutoModel.from_pretrained(args.model, add_pooling_layer=False) \
+                if _accepts_pooling_flag(args.model) else AutoModel.from_pretrained(args.model)
+        return cls(encoder, generator, discriminator, args.temperature, args.margin, args.mask_ratio,
+                   args.lambda_rtd, seed=args.seed)
+
+    def prepare(self, device: torch.device, precision: str) -> DiffCSE:
+        super().prepare(device, precision)
+        if precision != "fp32":  # frozen, inference only: half precision is enough
+            self.generator.to(torch.bfloat16 if precision == "bf16" else torch.float16)
+        return self
+
     def train(self, mode: bool = True):
         super().train(mode)
         self.generator.eval()  # frozen: never dropout
         return self
 
+    # ---- the random masks, repeatable and saved with a training state ---------------------------------
     def mask_generator(self, device: torch.device) -> torch.Generator | None:
         """The seeded random generator for masking, on ``device`` (None when no seed was given)."""
         if self.seed is None:
@@ -495,6 +697,16 @@ class DiffCSE(SimCSE):
             self._mask_generators[key] = torch.Generator(device=device).manual_seed(self.seed)
         return self._mask_generators[key]
 
+    def rng_state(self) -> dict:
+        if self.seed is None:
+            return {}
+        return {self.MASK_RNG_KEY: self.mask_generator(self.encoder.device).get_state()}
+
+    def set_rng_state(self, state: dict) -> None:
+        if self.MASK_RNG_KEY in state:
+            self.mask_generator(self.encoder.device).set_state(state[self.MASK_RNG_KEY])
+
+    # ---- the loss ---------------------------------------------------------------------------------------
     def replace_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask, let the generator fill in, and label: returns (edited_ids, rtd_labels, maskable).
@@ -519,7 +731,10 @@ class DiffCSE(SimCSE):
         embeds = torch.cat([z1.unsqueeze(1).to(embeds.dtype), embeds[:, 1:]], dim=1)  # [CLS] slot <- z1
         hidden = self.discriminator(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
         logits = self.rtd_head(hidden)  # (B, L, 2)
-        return F.cross_entropy(logits.float().view(-1, 2), labels.view(-1), ignore_index=IGNORE_INDEX)
+        total = F.cross_entropy(logits.float().view(-1, 2), labels.view(-1), ignore_index=IGNORE_INDEX,
+                                reduction="sum")
+        # the mean over real tokens; 0 (not 0/0 = NaN) for a batch without any, e.g. all emoji or [CLS][SEP]
+        return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         z1, z2 = self.embed_views(batch)  # (B, H) each
@@ -537,7 +752,9 @@ def load_generator(name_or_path: str, encoder: SentenceEncoder) -> nn.Module:
     """
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
-    theirs = AutoTokenizer.from_pretrained(name_or_path).get_vocab()
+    check_model_path(name_or_path, "generator")
+    with explain_load_errors(name_or_path, "generator"):
+        theirs = AutoTokenizer.from_pretrained(name_or_path).get_vocab()
     ours = encoder.tokenizer.get_vocab()
     if theirs != ours:
         differing = sorted(set(theirs.items()) ^ set(ours.items()))[:3]
@@ -545,4 +762,27 @@ def load_generator(name_or_path: str, encoder: SentenceEncoder) -> nn.Module:
                          f"({len(theirs)} vs {len(ours)} tokens; e.g. {differing}). DiffCSE's generator must use "
                          "the encoder's tokenizer: pass --generator with a masked-LM of the same family "
                          "(by default the encoder's own checkpoint).")
-    return AutoModelForMaskedLM.from_pretrained(name_or_path)
+    with explain_load_errors(name_or_path, "generator"):
+        return AutoModelForMaskedLM.from_pretrained(name_or_path)
+
+
+def _accepts_pooling_flag(name_or_path: str) -> bool:
+    """Whether ``AutoModel.from_pretrained`` takes ``add_pooling_layer`` for this model (BERT's family)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(name_or_path).model_type in ("bert", "ernie", "roberta")
+
+
+# ------------------------------------------------------------------------------------------------
+# The registry: the one place that maps a method's name (``--method``) to its objective
+# ------------------------------------------------------------------------------------------------
+
+#: In the order of :data:`METHODS` (tests/test_models.py checks that both name the same methods).
+OBJECTIVES: dict[str, type[Objective]] = {"simcse": SimCSE, "esimcse": ESimCSE, "diffcse": DiffCSE}
+
+
+def objective_class(method: str) -> type[Objective]:
+    """The objective class of a method name (one of :data:`cse_helpers.constants.METHODS`)."""
+    if method not in OBJECTIVES:
+        raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
+    return OBJECTIVES[method]

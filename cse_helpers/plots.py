@@ -1,19 +1,20 @@
 """Figures for the course. Each function returns a matplotlib ``Figure`` and takes an optional ``ax``,
 so notebooks stay one line per figure and tests can check what was drawn.
 
-Chinese text in figures needs a CJK font: :func:`use_cjk_font` (called on import) looks for one
-among the installed fonts (Noto Sans CJK, Source Han Sans, WenQuanYi, SimHei, ...). Without one,
-Chinese characters are drawn as boxes, and matplotlib's "Glyph ... missing" warnings are silenced:
-nothing fails. (On Colab the course's setup installs ``fonts-noto-cjk``.) Tables with Chinese text
-are also available as HTML (:func:`html_table`, :func:`html_tokens`), which the browser renders
-with its own fonts.
+Chinese text in figures needs a CJK font: importing this module calls
+:func:`cse_helpers.fonts.use_cjk_font`, which registers the Noto Sans SC font that the course
+installs from PyPI (or a CJK font of the system) and makes it matplotlib's first sans-serif font.
+Without one, :func:`cse_helpers.course.setup` warns, and matplotlib's own missing-glyph warnings are
+left on. Tables with Chinese text are HTML, in :mod:`cse_helpers.tables`.
+
+Scores come with their noise: a dev metric drawn along training gets its bootstrap interval as a
+band (``spearman_ci`` of :func:`cse_helpers.evaluate.evaluate_pairs`), the untrained model as a
+reference line, and an axis of at least :data:`MIN_SPAN` so that a change smaller than the noise
+does not look like a climb.
 """
 
 from __future__ import annotations
 
-import html
-import os
-import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -22,62 +23,14 @@ if matplotlib.get_backend().lower() in ("", "agg") or not matplotlib.rcParams.ge
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-# Font families with Chinese glyphs, most wanted first (Linux, Colab, macOS, Windows names).
-CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans CJK TC", "Noto Sans SC", "Source Han Sans SC",
-             "Source Han Sans CN", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei",
-             "PingFang SC", "Hiragino Sans GB", "Heiti SC", "STHeiti", "Songti SC", "AR PL UMing CN",
-             "AR PL UKai CN", "Droid Sans Fallback", "Arial Unicode MS")
-_FONT_FILE_HINTS = ("cjk", "wqy", "wenquanyi", "simhei", "msyh", "pingfang", "sourcehan", "droidsansfallback",
-                    "uming", "ukai", "hiragino", "heiti", "songti", "notosanssc")
+from .fonts import CJK_FONTS, find_cjk_font, use_cjk_font  # noqa: E402, F401 (re-exported: course.py uses them)
 
+CJK_FONT = use_cjk_font(warn=False)  # course.setup() warns if there is none (after the Colab install)
 
-
-def silence_missing_glyph_warnings() -> None:
-    """Ignore matplotlib's "Glyph ... missing from font(s)" warnings (boxes are drawn instead)."""
-    warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from", category=UserWarning)
-
-
-silence_missing_glyph_warnings()
-
-
-def find_cjk_font(refresh: bool = False) -> str | None:
-    """The name of an installed font family with Chinese glyphs, or None.
-
-    ``refresh`` registers font files installed since matplotlib built its font cache (e.g. by
-    ``apt-get install fonts-noto-cjk`` in a running notebook).
-    """
-    from matplotlib import font_manager
-
-    if refresh:
-        for path in font_manager.findSystemFonts():
-            name = os.path.basename(path).lower().replace("-", "").replace("_", "")
-            if any(hint in name for hint in _FONT_FILE_HINTS):
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):
-                    continue
-    available = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FONTS if name in available), None)
-
-
-def use_cjk_font(refresh: bool = False) -> str | None:
-    """Put an installed CJK font first in matplotlib's sans-serif list; return its name (None if none).
-
-    When matplotlib's font cache knows no CJK font, the font files are scanned once more (a font
-    installed after the cache was built, e.g. by the Colab setup, is found that way).
-    """
-    silence_missing_glyph_warnings()
-    name = find_cjk_font(refresh) or (None if refresh else find_cjk_font(refresh=True))
-    if name is not None:
-        rest = [f for f in matplotlib.rcParams["font.sans-serif"] if f != name]
-        matplotlib.rcParams["font.sans-serif"] = [name] + rest
-        matplotlib.rcParams["font.family"] = "sans-serif"
-        matplotlib.rcParams["axes.unicode_minus"] = False  # CJK fonts often lack the minus glyph
-    return name
-
-
-CJK_FONT = use_cjk_font()
+#: The smallest y range of a correlation (Spearman, Pearson) plotted along training.
+MIN_SPAN = 0.2
 
 
 def _figure(ax=None, figsize=(6, 4)):
@@ -102,38 +55,138 @@ def _numpy(x) -> np.ndarray:
 # Training curves
 # ------------------------------------------------------------------------------------------------
 
-def plot_history(history: dict, metric: str = "spearman", ax=None):
-    """Training loss per logging window (left axis) and a dev metric per evaluation (right axis)."""
+LOG_KEYS = ("loss", "contrastive", "rtd", "learning_rate")  # read from the logging records; others from evaluations
+CORRELATIONS = ("spearman", "pearson")
+
+
+def _metric_records(history: Mapping, key: str) -> list[dict]:
+    records = history.get("log" if key in LOG_KEYS else "eval", [])
+    return [r for r in records if key in r]
+
+
+def _interval(record: Mapping, key: str):
+    """``record[key + "_ci"]`` as (low, high), or None when it is absent or not finite."""
+    ci = record.get(f"{key}_ci")
+    if ci is None or len(ci) != 2 or not np.all(np.isfinite(ci)):
+        return None
+    return float(ci[0]), float(ci[1])
+
+
+def draw_metric(ax, records: Sequence[Mapping], key: str = "spearman", color=None, label: str | None = None,
+                band: bool = True, **line_kwargs):
+    """One run's dev metric against the step, with its bootstrap interval as a band (when recorded)."""
+    steps = [r["step"] for r in records]
+    values = [r[key] for r in records]
+    style = "o-" if len(records) < 15 else "-"
+    (line,) = ax.plot(steps, values, style, markersize=4, color=color, label=label, **line_kwargs)
+    intervals = [_interval(r, key) for r in records]
+    if band and records and all(i is not None for i in intervals):
+        low, high = zip(*intervals)
+        if len(records) == 1:  # a single evaluation: an error bar instead of a band
+            ax.errorbar(steps, values, yerr=[[values[0] - low[0]], [high[0] - values[0]]], color=line.get_color(),
+                        capsize=3, alpha=0.6)
+        else:  # a light fill, its edges drawn thin, so overlapping bands stay readable
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.12, linewidth=0)
+            for edge in (low, high):
+                ax.plot(steps, edge, color=line.get_color(), linewidth=0.7, alpha=0.6, linestyle=":")
+    return line
+
+
+def draw_baseline(ax, result: Mapping, key: str = "spearman", label: str = "untrained"):
+    """A reference score (e.g. the untrained encoder's) as a dashed horizontal line, its interval as a band."""
+    value = result[key]
+    ax.axhline(value, color="gray", linestyle="--", linewidth=1.2, label=f"{label} {value:.3f}")
+    ci = _interval(result, key)
+    if ci is not None:
+        ax.axhspan(ci[0], ci[1], color="gray", alpha=0.12, linewidth=0)
+
+
+def keep_min_span(ax, min_span: float = MIN_SPAN) -> None:
+    """Widen the y axis around its data to at least ``min_span``, so noise is not magnified."""
+    low, high = ax.get_ylim()
+    if high - low < min_span:
+        middle = (low + high) / 2
+        ax.set_ylim(middle - min_span / 2, middle + min_span / 2)
+
+
+def legend_outside(ax, fontsize: int = 8, **kwargs):
+    """A legend to the right of the axes, off the data."""
+    return ax.legend(fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                     frameon=False, **kwargs)
+
+
+def plot_history(history: dict, metric: str = "spearman", ax=None, baseline: Mapping | None = None):
+    """Training loss per logging window (left axis) and a dev metric per evaluation (right axis).
+
+    The dev metric gets its bootstrap interval as a band and, with ``baseline`` (e.g. the untrained
+    model's :func:`~cse_helpers.evaluate.evaluate_pairs` result), a dashed reference line; a
+    correlation's axis spans at least :data:`MIN_SPAN`.
+    """
     fig, ax = _figure(ax, figsize=(7, 4))
     log, evals = history.get("log", []), history.get("eval", [])
     if log:
         ax.plot([r["step"] for r in log], [r["loss"] for r in log], color="tab:blue", label="loss (window mean)")
     ax.set_xlabel("step")
     ax.set_ylabel("loss", color="tab:blue")
-    if evals and metric in evals[0]:
+    evals = [r for r in evals if metric in r]
+    if evals or baseline is not None:
         right = ax.twinx()
-        right.plot([r["step"] for r in evals], [r[metric] for r in evals], "o-", color="tab:orange", label=metric)
-        right.set_ylabel(f"dev {metric}", color="tab:orange")
+        if baseline is not None and metric in baseline:
+            draw_baseline(right, baseline, metric)
+        if evals:
+            draw_metric(right, evals, metric, color="tab:orange", label=f"dev {metric}")
+        right.set_ylabel(f"dev {metric} (band: 95% bootstrap interval)", color="tab:orange")
+        if metric in CORRELATIONS:
+            keep_min_span(right)
+        handles = [h for a in (ax, right) for h in a.get_legend_handles_labels()[0]]
+        labels = [lab for a in (ax, right) for lab in a.get_legend_handles_labels()[1]]
+        right.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3,
+                     frameon=False)  # under the axes, off the data
     ax.set_title("training curves")
     fig.tight_layout()
     return fig
 
 
-def plot_curves(histories: Mapping[str, dict], key: str = "loss", ax=None, title: str | None = None):
+def plot_curves(histories: Mapping[str, dict], key: str = "loss", ax=None, title: str | None = None,
+                baseline: Mapping | None = None, legend: bool = True, colors: Mapping[str, str] | None = None,
+                min_span: float | None = None, bands: str = "all"):
     """One line per run: ``key`` against the step. ``loss`` (and ``contrastive``, ``rtd``) come from the
-    logging records, any other key (``spearman``, ``best_f1``, ...) from the evaluations."""
-    fig, ax = _figure(ax, figsize=(7, 4))
+    logging records, any other key (``spearman``, ``best_f1``, ...) from the evaluations.
+
+    A dev metric with a recorded interval (``spearman_ci``) gets it as a band; ``baseline`` (e.g. the
+    untrained model's scores) is drawn as a dashed line with its interval; a correlation's axis spans
+    at least ``min_span`` (default :data:`MIN_SPAN`). The legend sits outside the axes, on the right.
+    ``colors`` maps a run's name to its colour (e.g. one colour for the seeds of one setting);
+    ``bands``: "all" runs get their interval band, "last" only the last run (many overlapping runs), "none".
+    """
+    if bands not in ("all", "last", "none"):
+        raise ValueError(f"bands={bands!r}: use 'all', 'last' or 'none'.")
+    fig, ax = _figure(ax, figsize=(8, 4))
+    if baseline is not None and key in baseline:
+        draw_baseline(ax, baseline, key)
+    last = list(histories)[-1] if histories else None
     for name, history in histories.items():
-        records = history.get("log" if key in ("loss", "contrastive", "rtd", "learning_rate") else "eval", [])
-        records = [r for r in records if key in r]
-        if records:
+        records = _metric_records(history, key)
+        if not records:
+            continue
+        color = (colors or {}).get(name)
+        if key in LOG_KEYS:
             ax.plot([r["step"] for r in records], [r[key] for r in records], "o-" if len(records) < 15 else "-",
-                    markersize=3, label=name)
+                    markersize=3, label=name, color=color)
+        else:
+            draw_metric(ax, records, key, color=color, label=name,
+                        band=bands == "all" or (bands == "last" and name == last))
     ax.set_xlabel("step")
-    ax.set_ylabel(key)
-    ax.set_title(title or ("training loss" if key == "loss" else f"dev {key}"))
-    if histories:
-        ax.legend(fontsize=8)
+    ax.set_ylabel(key if key in LOG_KEYS else f"dev {key}")
+    if title is None:
+        what = {"all": " (bands: 95% bootstrap intervals)", "last": " (band: the last run's 95% interval)",
+                "none": ""}[bands]
+        title = "training loss" if key == "loss" else f"dev {key}{what if key not in LOG_KEYS else ''}"
+    ax.set_title(title)
+    if key in CORRELATIONS:
+        keep_min_span(ax, MIN_SPAN if min_span is None else min_span)
+    if legend and ax.get_legend_handles_labels()[0]:
+        legend_outside(ax)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -151,7 +204,7 @@ def plot_loss_parts(history: dict, lambda_rtd: float, ax=None):
     ax.set_xlabel("step")
     ax.set_ylabel("loss (log scale)")
     ax.set_title("DiffCSE: the two terms of the loss")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, frameon=False)  # off the data
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
@@ -179,8 +232,12 @@ def plot_length_histogram(texts: Sequence[str], ax=None, title: str = "sentence 
 
 
 def plot_cosine_distribution(groups: Mapping[str, Sequence[float]], ax=None, bins: int = 40,
-                             title: str = "cosine similarity", xlim=(-1.0, 1.0)):
-    """Overlaid histograms (densities) of cosine similarities, one per group, with each mean marked."""
+                             title: str = "cosine similarity", xlim=(-1.0, 1.0), xlabel: str = "cosine similarity"):
+    """Overlaid histograms (densities) of scores, one per group, with each mean marked.
+
+    Cosines live in [-1, 1] (``xlim``); for another score (e.g. character overlap, in [0, 1]) pass
+    its own ``xlim`` and ``xlabel``.
+    """
     fig, ax = _figure(ax)
     edges = np.linspace(xlim[0], xlim[1], bins + 1)
     for i, (name, values) in enumerate(groups.items()):
@@ -191,7 +248,7 @@ def plot_cosine_distribution(groups: Mapping[str, Sequence[float]], ax=None, bin
         if len(values):
             ax.axvline(values.mean(), color=color, linestyle="--")
     ax.set_xlim(*xlim)
-    ax.set_xlabel("cosine similarity")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -216,11 +273,12 @@ def plot_length_bias(length_diffs: Sequence[int], cosines: Sequence[float], ax=N
         means.append(float(values.mean()))
         errors.append(float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0)
     ax.errorbar(xs, means, yerr=errors, marker="o", capsize=3, label=label or None)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # differences are whole characters or tokens
     ax.set_xlabel(f"|length difference| in characters ({max_diff} = {max_diff} or more)")
-    ax.set_ylabel("mean cosine of the pair")
+    ax.set_ylabel("mean cosine of the pair (± standard error)")
     ax.set_title(title)
     if label:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -254,25 +312,27 @@ def plot_queue_fill(sizes: Sequence[int], capacity: int, ax=None):
 
 def plot_alignment_uniformity(points: Mapping[str, Mapping[str, float]], ax=None,
                               arrows: Sequence[tuple[str, str]] = ()):
-    """Alignment (x) against uniformity (y), one labelled point per model (lower-left is better).
+    """Alignment (x) against uniformity (y), one point per model (lower-left is better).
 
     ``points`` maps a name to a dict with ``alignment`` and ``uniformity`` (e.g. what
-    :func:`cse_helpers.evaluate.evaluate_pairs` returns); ``arrows`` draws (from, to) moves.
+    :func:`cse_helpers.evaluate.evaluate_pairs` returns); ``arrows`` draws (from, to) moves. The
+    models are named in a legend outside the axes, so points close together do not hide their names.
     """
-    fig, ax = _figure(ax, figsize=(5.5, 4.5))
+    fig, ax = _figure(ax, figsize=(7, 4.5))
+    markers = "osD^vP*X"
     for i, (name, metrics) in enumerate(points.items()):
-        ax.scatter(metrics["alignment"], metrics["uniformity"], s=60, color=f"C{i}", zorder=3)
-        ax.annotate(name, (metrics["alignment"], metrics["uniformity"]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=9)
+        ax.scatter(metrics["alignment"], metrics["uniformity"], s=60, color=f"C{i}", marker=markers[i % len(markers)],
+                   zorder=3, label=f"{name} ({metrics['alignment']:.3f}, {metrics['uniformity']:.2f})")
     for start, end in arrows:
         a, b = points[start], points[end]
         ax.annotate("", xy=(b["alignment"], b["uniformity"]), xytext=(a["alignment"], a["uniformity"]),
-                    arrowprops={"arrowstyle": "->", "color": "gray"})
+                    arrowprops={"arrowstyle": "->", "color": "gray", "shrinkA": 5, "shrinkB": 5})
     ax.set_xlabel(r"alignment $\ell_{align}$ (lower: positives closer)")
     ax.set_ylabel(r"uniformity $\ell_{uniform}$ (lower: more spread)")
     ax.set_title("alignment and uniformity (Wang & Isola, 2020)")
     ax.grid(alpha=0.3)
-    ax.margins(0.25)
+    ax.margins(0.15)
+    legend_outside(ax, title="model (alignment, uniformity)", title_fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -285,7 +345,8 @@ def plot_label_matrix(labels, tick_labels: Sequence[str] | None = None, ax=None,
                       title: str = "SimCSE label matrix (2B x 2B)"):
     """The (2B, 2B) label matrix of :func:`cse_helpers.losses.simcse_label_matrix` with each value written.
 
-    -100 (ignored: a row against itself) is grey, 1 (the positive, the twin view) green, 0 (negatives) white.
+    -100 (the diagonal, a row against itself: the loss sets those logits to -inf, so a view is never its
+    own candidate) is grey, 1 (the positive, the twin view) green, 0 (negatives) white.
     """
     values = _numpy(labels).astype(int)
     n = values.shape[0]
@@ -339,74 +400,35 @@ def plot_similarity_matrix(matrix, row_labels: Sequence[str] | None = None, col_
     return fig
 
 
-def plot_playground(result: Mapping, ax=None):
+PLAYGROUND_FIGSIZE = (7.5, 5.5)  # inches: the same for every batch size, so sliders and matrix fit one screen
+
+
+def plot_playground(result: Mapping, ax=None, figsize=PLAYGROUND_FIGSIZE):
     """The loss playground's picture: the softmax probabilities of the batch, the loss in the title.
 
     ``result`` is what :func:`cse_helpers.widgets.batch_loss` returns. Row i is the anchor
     (first view of sentence i); the red squares are its positive, whose probability the loss
-    pushes to 1 (loss = mean of -log of the red cells).
+    pushes to 1 (loss = mean of -log of the red cells). Columns are labelled with the second
+    views (for ESimCSE: the sentences with their repeated words). The figure has the same size for
+    every batch size: a larger batch gets smaller labels, and values are written up to 10 rows.
     """
     probs = _numpy(result["probs"])
-    labels = [short(t, 6) for t in result["texts"]]
-    extra = probs.shape[1] - len(labels)
-    cols = labels + [f"q{k}" for k in range(extra)]
+    n, m = probs.shape
+    views = result.get("views") or result["texts"]
+    width = 12 if result.get("method") == "esimcse" else 8  # a repeated sentence is longer: show its repeats
+    rows = [short(t, 8) for t in result["texts"]]
+    cols = [short(v, width) for v in views] + [f"q{k}" for k in range(m - len(views))]
     title = f"loss {result['loss']:.4f}"
     if result.get("rtd") is not None:
         title += f" = {result['contrastive']:.4f} + {result['lambda_rtd']:g}·{result['rtd']:.4f} (RTD)"
-    fig = plot_similarity_matrix(probs, labels, cols, ax=ax, title=title, vmin=0.0, vmax=1.0, cmap="magma",
-                                 annotate=probs.shape[0] <= 10 and probs.shape[1] <= 12)
-    fig.axes[0].set_xlabel("candidates: second view of each sentence")
-    fig.axes[0].set_ylabel("anchor: first view")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    fig = plot_similarity_matrix(probs, rows, cols, ax=ax, title=title, vmin=0.0, vmax=1.0, cmap="magma",
+                                 annotate=n <= 10 and m <= 12)
+    fontsize = max(5.0, min(9.0, 90.0 / max(n, m)))
+    ax.tick_params(labelsize=fontsize)
+    second = "second view (words repeated)" if result.get("method") == "esimcse" else "second view"
+    ax.set_xlabel(f"candidates: {second} of each sentence")
+    ax.set_ylabel("anchor: first view")
+    fig.tight_layout()
     return fig
-
-
-# ------------------------------------------------------------------------------------------------
-# HTML tables (Chinese text is rendered by the browser, whatever fonts matplotlib has)
-# ------------------------------------------------------------------------------------------------
-
-HIGHLIGHT = "background-color:#ffd54f;font-weight:bold"
-
-
-def html_tokens(tokens: Sequence[str], marks: Sequence[bool] | None = None, style: str = HIGHLIGHT,
-                sep: str = "") -> str:
-    """Tokens as HTML, the marked ones highlighted (``<span style=...>``). Text is escaped."""
-    marks = list(marks) if marks is not None else [False] * len(tokens)
-    if len(marks) != len(tokens):
-        raise ValueError(f"{len(tokens)} tokens but {len(marks)} marks; give one mark per token.")
-    return sep.join(f'<span style="{style}">{html.escape(str(t))}</span>' if m else html.escape(str(t))
-                    for t, m in zip(tokens, marks))
-
-
-def html_table(header: Sequence[str], rows: Sequence[Sequence], raw_html: bool = False, floatfmt: str = ".4f") -> str:
-    """A small HTML table. Cells are escaped unless ``raw_html`` (cells made by :func:`html_tokens`)."""
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return format(value, floatfmt)
-        return str(value) if raw_html else html.escape(str(value))
-
-    head = "".join(f"<th style='text-align:left'>{html.escape(str(h))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td style='text-align:left'>{cell(v)}</td>" for v in row) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def html_token_grid(row_names: Sequence[str], rows: Sequence[Sequence[str]],
-                    marks: Sequence[Sequence[bool]] | None = None, style: str = HIGHLIGHT) -> str:
-    """Token rows aligned in columns (one column per position), marked cells highlighted.
-
-    For DiffCSE's table: original / masked / generated / RTD label, one token per column.
-    """
-    if len(row_names) != len(rows):
-        raise ValueError(f"{len(row_names)} row names for {len(rows)} rows.")
-    marks = marks if marks is not None else [[False] * len(r) for r in rows]
-    width = max(len(r) for r in rows)
-    body = []
-    for name, tokens, row_marks in zip(row_names, rows, marks):
-        if len(row_marks) != len(tokens):
-            raise ValueError(f"row {name!r}: {len(tokens)} tokens but {len(row_marks)} marks.")
-        cells = [f'<td style="{style};text-align:center">{html.escape(str(t))}</td>' if m
-                 else f"<td style='text-align:center'>{html.escape(str(t))}</td>"
-                 for t, m in zip(tokens, row_marks)]
-        cells += ["<td></td>"] * (width - len(tokens))
-        body.append(f"<tr><th style='text-align:left'>{html.escape(name)}</th>{''.join(cells)}</tr>")
-    return f"<table>{''.join(body)}</table>"

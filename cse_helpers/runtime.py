@@ -59,3 +59,11 @@ def autocast(device: torch.device, precision: str):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Every tensor of a batch (``input_ids``, ``attention_mask``, ...) moved to ``device``.
+
+    ``non_blocking``: from pinned memory the copy overlaps with the GPU's work; elsewhere it is a
+    plain copy."""
+    return {name: tensor.to(device, non_blocking=True) for name, tensor in batch.items()}

@@ -6,7 +6,6 @@ everything that computes is a plain function here, tested directly:
 - :func:`batch_loss`: the loss of one real batch under the current model for given knobs
   (temperature, margin, batch size, dropout; dup_rate for ESimCSE; lambda for DiffCSE).
 - :func:`short_training`: a short training run with given knobs; returns its history.
-- :func:`semantic_search`: top-k sentences of a corpus for a query.
 
 The UIs (:class:`LossPlayground`, :class:`TrainingComparer`, :class:`SearchBox`, :class:`LivePlot`)
 only wire core ipywidgets (sliders, a button, an ``Output``) to those functions and draw with
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import random
 import tempfile
 import time
 import traceback
@@ -26,7 +26,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
-from . import plots
+from . import plots, tables
+from .constants import METHODS
+from .inference import semantic_search
 from .losses import cosine_matrix, info_nce, info_nce_logits
 from .models import check_dropout, dropout_settings
 
@@ -110,8 +112,8 @@ def batch_loss(encoder, texts: Sequence[str], method: str = "simcse", temperatur
     """
     from .train import ViewBuilder
 
-    if method not in ("simcse", "esimcse", "diffcse"):
-        raise ValueError(f"method={method!r} is not one of simcse, esimcse, diffcse.")
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
     if method == "diffcse" and objective is None:
         raise ValueError("method='diffcse' needs objective= (a DiffCSE module around this encoder) for the RTD loss.")
     batch_texts = first_batch(texts, batch_size)
@@ -140,50 +142,73 @@ def batch_loss(encoder, texts: Sequence[str], method: str = "simcse", temperatur
             "probs": logits.softmax(dim=1).cpu(), "method": method}
 
 
+#: A comparer run is scored this many times (at least), so that each run is a curve, not a dot.
+COMPARE_EVALUATIONS = 3
+#: In quick mode a comparer run is scored on this many dev pairs (a fixed sample, the same for every run):
+#: on a CPU, scoring the whole dev set three times would take most of a short run's time.
+QUICK_COMPARE_PAIRS = 400
+
+
+def compare_dev_pairs(course, n: int | None = None) -> list[tuple]:
+    """The dev pairs comparer runs are scored on: all of them in full mode; in quick mode a fixed random
+    sample of :data:`QUICK_COMPARE_PAIRS` (or ``n``), the same for every run and every seed."""
+    pairs = list(course.dev_pairs)
+    n = n if n is not None else (QUICK_COMPARE_PAIRS if course.quick else len(pairs))
+    if n >= len(pairs):
+        return pairs
+    keep = sorted(random.Random(0).sample(range(len(pairs)), n))
+    return [pairs[k] for k in keep]
+
+
 def short_training(course, method: str = "simcse", steps: int | None = None, batch_size: int | None = None,
                    temperature: float = 0.05, dropout: float | None = None, learning_rate: float | None = None,
-                   dup_rate: float = 0.32, lambda_rtd: float = 0.005, margin: float = 0.0,
+                   dup_rate: float = 0.32, lambda_rtd: float = 0.005, margin: float = 0.0, seed: int | None = None,
+                   evaluations: int = COMPARE_EVALUATIONS, dev_pairs: Sequence | None = None,
                    save_dir: str | None = None) -> dict:
     """A short training run of ``method`` from the course's model with the given knobs; returns its history.
 
-    Every run starts from the same pretrained weights, data order and seed, so two runs differ only
-    by their knobs. The dev set is scored once, at the end. ``None`` takes the course's setting
-    (``compare_steps``, ``compare_batch``, ...).
+    Every run starts from the same pretrained weights; with the same ``seed`` (default: the course's)
+    it also sees the same data order and dropout masks, so two runs differ only by their knobs, and
+    two runs that differ only by ``seed`` show how much a result moves by chance. The dev pairs
+    (default: :func:`compare_dev_pairs`) are scored every ``ceil(steps / evaluations)`` steps and at
+    the end (``evaluations`` times, or once more when that does not divide ``steps``).
+    ``None`` takes the course's setting (``compare_steps``, ``compare_batch``, ...).
     """
+    from .train import train
+
     steps = steps or course.compare_steps
+    if evaluations < 1:
+        raise ValueError(f"evaluations={evaluations}: score the run at least once.")
     overrides = dict(max_steps=steps, batch_size=batch_size or course.compare_batch, temperature=temperature,
                      dropout=course.dropout if dropout is None else dropout, margin=margin,
                      learning_rate=learning_rate or course.learning_rate, dup_rate=dup_rate, lambda_rtd=lambda_rtd,
-                     valid_steps=steps, logging_steps=max(1, steps // 12), progress_bar=False, warmup_ratio=0.0)
+                     valid_steps=max(1, math.ceil(steps / evaluations)), logging_steps=max(1, steps // 12),
+                     progress_bar=False, warmup_ratio=0.0, seed=course.seed if seed is None else seed)
+    dev_pairs = compare_dev_pairs(course) if dev_pairs is None else list(dev_pairs)
     with tempfile.TemporaryDirectory() as tmp:
-        result = course.train(method, save_dir=save_dir or tmp, **overrides)
+        args = course.training_args(method, save_dir=save_dir or tmp, **overrides)
+        result = train(args, train_texts=course.train_texts, dev_pairs=dev_pairs)
     return result.history
 
 
-def semantic_search(encoder, query: str, corpus: Sequence[str], k: int = 5,
-                    corpus_embeddings: torch.Tensor | None = None) -> list[tuple[float, str]]:
-    """The ``k`` sentences of ``corpus`` most similar to ``query`` (cosine), best first.
+def _knob_text(name: str, value) -> str:
+    return f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
 
-    Pass ``corpus_embeddings`` (from ``encoder.encode(corpus)``) to embed the corpus once for many queries.
-    """
-    if not query.strip():
-        return []
-    if corpus_embeddings is None:
-        corpus_embeddings = encoder.encode(list(corpus))
-    if corpus_embeddings.size(0) != len(corpus):
-        raise ValueError(f"corpus_embeddings has {corpus_embeddings.size(0)} rows for {len(corpus)} sentences.")
-    q = encoder.encode([query])  # (1, H), unit length
-    scores = (corpus_embeddings @ q.T).squeeze(1)  # (N,)
-    top = torch.topk(scores, min(k, len(corpus)))
-    return [(float(s), corpus[i]) for s, i in zip(top.values.tolist(), top.indices.tolist())]
+
+def final_score(history: dict, key: str = "spearman") -> str:
+    """The last evaluation's ``key`` with its interval (``"0.034 [-0.02, 0.09]"``), or "-" without one."""
+    from .evaluate import spearman_text
+
+    evals = [r for r in history.get("eval", []) if key in r]
+    return spearman_text(evals[-1], key=key) if evals else "-"
 
 
 def run_label(method: str, knobs: dict, history: dict) -> str:
-    """A legend label for a run: its method, its knobs and its final dev Spearman."""
-    parts = [method] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in knobs.items()]
+    """A label for a run: its method, its knobs and its final dev Spearman (with its interval)."""
+    parts = [method] + [_knob_text(k, v) for k, v in knobs.items()]
     evals = history.get("eval", [])
     if evals and "spearman" in evals[-1]:
-        parts.append(f"→ ρ {evals[-1]['spearman']:.3f}")
+        parts.append(f"→ ρ {final_score(history)}")
     return " ".join(parts)
 
 
@@ -296,55 +321,180 @@ class LossPlayground(_UI):
 
 
 class TrainingComparer(_UI):
-    """Knob sliders, a steps slider and a button: each click trains a short run and overlays its curve.
+    """Knob sliders, a steps slider, a seed and a button: each click trains a short run and overlays its curves.
 
-    ``runs`` starts with earlier runs (name -> history) drawn for reference; ``.run()`` (what the
-    button calls) appends the new one. ``train_fn`` defaults to :func:`short_training` with ``course``.
+    Each run is scored at least :data:`COMPARE_EVALUATIONS` times on :func:`compare_dev_pairs`, so it
+    is drawn as a curve with its bootstrap band; ``baseline`` is drawn as a dashed line: ``True`` scores
+    the course's untrained model on the same pairs, or pass an ``evaluate_pairs`` result. Runs with
+    the same knobs and different seeds share a colour: their spread is the noise that a difference
+    between knobs has to beat.
+
+    ``runs`` (name -> history) starts with earlier runs drawn for reference; ``.run()`` (what the
+    button calls) appends the new one. ``.table`` lists every run (knobs, seed, final Spearman with
+    its interval, seconds) and ``.status`` says what the last click did; both update with each run.
+    ``train_fn`` defaults to :func:`short_training` with ``course``.
     """
 
     def __init__(self, course, method: str = "simcse", runs: dict | None = None, train_fn: Callable | None = None,
-                 defaults: dict | None = None, draw: bool = True):
+                 defaults: dict | None = None, draw: bool = True, baseline: dict | None = None):
         import ipywidgets as W
 
         self.course, self.method, self.draw = course, method, draw
-        self.train_fn = train_fn or (lambda **knobs: short_training(course, method, **knobs))
+        self._dev_pairs = None
+        self.train_fn = train_fn or (lambda **knobs: short_training(course, method, dev_pairs=self.dev_pairs,
+                                                                    **knobs))
+        if baseline is True:  # the untrained model, scored on the same pairs as the runs
+            from .evaluate import evaluate_pairs
+
+            baseline = evaluate_pairs(course.load_encoder().eval(), self.dev_pairs)
+        self.baseline = baseline
         defaults = {"batch_size": course.compare_batch, "dropout": course.dropout, **(defaults or {})}
         self.sliders = knob_sliders(method, max_batch=max(64, course.compare_batch), defaults=defaults)
         self.sliders["steps"] = _slider("int", "steps", course.compare_steps, min=2,
                                         max=max(10 * course.compare_steps, 20), step=1)
+        self.sliders["seed"] = W.BoundedIntText(value=course.seed, min=0, max=2**31 - 1, description="seed",
+                                                style={"description_width": "110px"}, layout=W.Layout(width="220px"))
+        self.defaults = self.values()
         self.button = W.Button(description="train and overlay", button_style="primary", icon="play")
-        self.button.on_click(lambda _: self._guard(self.run))
-        self.status = W.HTML()
+        self.button.on_click(lambda _: self._guard(self.click))
+        self.status = W.HTML("No run yet: set the knobs and click <b>train and overlay</b>.")
+        self.table = W.HTML()
         self.output = W.Output()
         self.runs = dict(runs or {})
+        self.info: list[dict] = [{"name": name, "knobs": None, "seconds": None} for name in self.runs]
         self.figure = None
-        self.widget = W.VBox([W.HTML(f"<b>Training comparer ({method})</b>: set the knobs, click, compare curves"),
-                              *self.sliders.values(), W.HBox([self.button, self.status]), self.output])
+        scored = f" Quick mode: runs are scored on a fixed sample of (up to) {QUICK_COMPARE_PAIRS} dev pairs." \
+            if course.quick else ""
+        self.widget = W.VBox([W.HTML(f"<b>Training comparer ({method})</b>: set the knobs, click, compare curves. "
+                                     f"Same knobs, another seed: the spread is the noise.{scored}"),
+                              *self.sliders.values(), W.HBox([self.button, self.status]), self.output, self.table])
+        self.update_table()
         if self.runs:
             self._guard(self.redraw)
+
+    @property
+    def dev_pairs(self) -> list[tuple]:
+        """The pairs every run is scored on (:func:`compare_dev_pairs`, drawn once)."""
+        if self._dev_pairs is None:
+            self._dev_pairs = compare_dev_pairs(self.course)
+        return self._dev_pairs
 
     def values(self) -> dict:
         return {name: slider.value for name, slider in self.sliders.items()}
 
+    def changed_knobs(self, knobs: dict) -> dict:
+        """The knobs that differ from the comparer's starting values (what tells runs apart in a legend)."""
+        return {k: v for k, v in knobs.items() if k not in ("seed",) and v != self.defaults.get(k)}
+
+    def name_run(self, knobs: dict) -> str:
+        """A short legend name: run number, the changed knobs (or "defaults") and the seed."""
+        changed = " ".join(_knob_text(k, v) for k, v in self.changed_knobs(knobs).items()) or "defaults"
+        return f"#{len(self.runs) + 1} {changed} seed={knobs['seed']}"
+
+    def click(self) -> dict:
+        """What the button does: one run with the current knobs; the status names it."""
+        self.status.value = f"Training run #{len(self.runs) + 1}..."
+        history = self.run()
+        last = self.info[-1]
+        self.status.value = (f"Run {last['name'].split()[0]} trained in {last['seconds']:.0f} s: final dev Spearman "
+                             f"{final_score(history)}. Change a knob or the seed and click again.")
+        return history
+
     def run(self) -> dict:
+        """Train one run with the current knobs, add it to ``runs`` and the table, redraw."""
         knobs = self.values()
-        self.status.value = "training..."
+        name = self.name_run(knobs)
         start = time.perf_counter()
         history = self.train_fn(**knobs)
-        label = run_label(self.method, {k: v for k, v in knobs.items() if k != "steps"}, history)
-        while label in self.runs:
-            label += "'"
-        self.runs[label] = history
-        self.status.value = f"done in {time.perf_counter() - start:.0f} s"
+        self.runs[name] = history
+        self.info.append({"name": name, "knobs": knobs, "seconds": time.perf_counter() - start})
+        self.status.value = (f"{len(self.runs)} run(s) so far (table below); set the knobs and click "
+                             "<b>train and overlay</b> to add one.")
+        self.update_table()
         self.redraw()
         return history
+
+    def update_table(self) -> str:
+        """The run list as an HTML table (number, method, knobs, seed, final Spearman [95% interval], seconds)."""
+        rows = []
+        for info in self.info:
+            knobs = info["knobs"] or {}
+            rows.append((info["name"].split()[0], self.method if knobs else "reference",
+                         " ".join(_knob_text(k, v) for k, v in knobs.items() if k != "seed") or info["name"],
+                         knobs.get("seed", "-"), final_score(self.runs[info["name"]]),
+                         "-" if info["seconds"] is None else f"{info['seconds']:.0f}"))
+        self.table.value = tables.html_table(["run", "method", "knobs", "seed", "final dev Spearman [95% CI]", "s"],
+                                            rows) if rows else ""
+        return self.table.value
+
+    def settings(self) -> list[dict]:
+        """The runs grouped by setting (knobs without the seed), in order:
+        ``[{"knobs", "names", "finals", "half_widths"}]`` (final Spearmans and half-widths of their intervals)."""
+        groups: dict = {}
+        for info in self.info:
+            if info["knobs"] is None:
+                continue
+            key = tuple(sorted((k, v) for k, v in info["knobs"].items() if k != "seed"))
+            evals = [r for r in self.runs[info["name"]].get("eval", []) if "spearman" in r]
+            group = groups.setdefault(key, {"knobs": self.changed_knobs(info["knobs"]), "names": [], "finals": [],
+                                            "half_widths": []})
+            group["names"].append(info["name"])
+            if evals:
+                group["finals"].append(evals[-1]["spearman"])
+                ci = evals[-1].get("spearman_ci")
+                if ci is not None and all(math.isfinite(x) for x in ci):
+                    group["half_widths"].append((ci[1] - ci[0]) / 2)
+        return list(groups.values())
+
+    def summary(self) -> str:
+        """What the runs show, in words: each setting's final Spearman (mean over its seeds), the spread
+        between seeds of one setting, and whether the settings differ by more than that spread and
+        than the dev set's own noise (the half-width of the runs' 95% intervals)."""
+        groups = [g for g in self.settings() if g["finals"]]
+        if not groups:
+            return "No run has been scored yet."
+        lines, spreads = [], []
+        for g in groups:
+            name = " ".join(_knob_text(k, v) for k, v in g["knobs"].items()) or "the default knobs"
+            finals = g["finals"]
+            spread = max(finals) - min(finals)
+            if len(finals) > 1:
+                spreads.append(spread)
+            lines.append(f"{name}: final dev Spearman {sum(finals) / len(finals):.3f}"
+                         + (f" (mean of {len(finals)} seeds, which differ by {spread:.3f})" if len(finals) > 1
+                            else " (one seed)"))
+        if len(groups) > 1:
+            means = [sum(g["finals"]) / len(g["finals"]) for g in groups]
+            gap = max(means) - min(means)
+            widths = [w for g in groups for w in g["half_widths"]]
+            noise = {"the seeds of one setting": max(spreads) if spreads else None,
+                     "each run's 95% interval": sum(widths) / len(widths) if widths else None}
+            told = [f"{what} ±{value:.3f}" if "interval" in what else f"{what} {value:.3f}"
+                    for what, value in noise.items() if value is not None]
+            larger = [value for value in noise.values() if value is not None and value >= gap]
+            lines.append(f"The settings differ by {gap:.3f}; " + ", ".join(told) + ": "
+                         + ("these short runs do not tell the settings apart." if larger else
+                            "the settings differ by more than that (with this few runs, a hint, not proof)."))
+        return "\n".join(lines)
+
+    def colors(self) -> dict:
+        """One colour per setting: runs whose knobs differ only by the seed share it."""
+        colours, settings = {}, []
+        for info in self.info:
+            key = tuple(sorted((k, v) for k, v in (info["knobs"] or {"name": info["name"]}).items() if k != "seed"))
+            if key not in settings:
+                settings.append(key)
+            colours[info["name"]] = f"C{settings.index(key) % 10}"
+        return colours
 
     def redraw(self):
         import matplotlib.pyplot as plt
 
-        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
-        plots.plot_curves(self.runs, "loss", ax=left)
-        plots.plot_curves(self.runs, "spearman", ax=right)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4))
+        colours = self.colors()
+        plots.plot_curves(self.runs, "loss", ax=left, legend=False, colors=colours)
+        plots.plot_curves(self.runs, "spearman", ax=right, baseline=self.baseline, colors=colours, bands="last")
+        fig.tight_layout()
         self.figure = fig
         if self.draw:
             _show(self.output, fig)
@@ -352,7 +502,7 @@ class TrainingComparer(_UI):
 
 
 class SearchBox(_UI):
-    """A query box and a k slider over a corpus; shows :func:`semantic_search`'s top k as a table."""
+    """A query box and a k slider over a corpus; shows :func:`~cse_helpers.inference.semantic_search`'s top k."""
 
     def __init__(self, encoder, corpus: Sequence[str], query: str = "", k: int = 5):
         import ipywidgets as W
@@ -375,7 +525,7 @@ class SearchBox(_UI):
         self.hits = semantic_search(self.encoder, self.query.value, self.corpus, self.k.value, self.embeddings)
         with self.output:
             clear_output(wait=True)
-            display(HTML(plots.html_table(["rank", "cosine", "sentence"],
+            display(HTML(tables.html_table(["rank", "cosine", "sentence"],
                                           [(i + 1, score, text) for i, (score, text) in enumerate(self.hits)])))
         return self.hits
 
@@ -383,12 +533,14 @@ class SearchBox(_UI):
 class LivePlot:
     """Live training curves in a notebook: pass ``on_log`` / ``on_evaluate`` to :func:`~cse_helpers.train.train`.
 
-    The figure (loss and dev metric against the step) is redrawn in place at most every
+    The figure (loss and dev metric against the step, the metric with its bootstrap band and, with
+    ``baseline``, the untrained model's score as a dashed line) is redrawn in place at most every
     ``min_interval`` seconds, and always after an evaluation; ``.history`` collects the records.
     """
 
-    def __init__(self, metric: str = "spearman", min_interval: float = 1.0, title: str = "", display: bool = True):
-        self.metric, self.min_interval, self.title = metric, min_interval, title
+    def __init__(self, metric: str = "spearman", min_interval: float = 1.0, title: str = "", display: bool = True,
+                 baseline: dict | None = None):
+        self.metric, self.min_interval, self.title, self.baseline = metric, min_interval, title, baseline
         self.history = {"log": [], "eval": []}
         self.handle, self.last_draw, self.figure, self.display = None, -math.inf, None, display
 
@@ -404,7 +556,7 @@ class LivePlot:
     def draw(self):
         import matplotlib.pyplot as plt
 
-        figure = plots.plot_history(self.history, metric=self.metric)
+        figure = plots.plot_history(self.history, metric=self.metric, baseline=self.baseline)
         if self.title:
             figure.axes[0].set_title(self.title)
         if self.display:

@@ -9,14 +9,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from cse_helpers.constants import DATA_DIR, REPO_ROOT, TUTORIAL_PAIRS  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.tiny import build_tiny_model  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SAMPLE_TRAIN = os.path.join(ROOT, "data", "train.txt")
-SAMPLE_DEV = os.path.join(ROOT, "data", "dev.tsv")
-TUTORIAL_PAIRS = [("男孩喝女孩的故事", "怎样才知道是生男孩还是女孩"),
-                  ("这种图片是用什么软件制作的?", "这种图片制作是用什么软件呢?")]
+ROOT = REPO_ROOT
+SAMPLE_TRAIN = os.path.join(DATA_DIR, "train.txt")
+SAMPLE_DEV = os.path.join(DATA_DIR, "dev.tsv")
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from cse_helpers import course
+from cse_helpers import analysis, colab, course
+from cse_helpers.constants import REPO_ROOT
 from cse_helpers.tiny import build_tiny_model
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO_ROOT
 
 
 @pytest.fixture
@@ -126,25 +127,35 @@ def test_quick_model_builds_a_tiny_model_once_when_the_default_is_absent(tmp_pat
 
 # ---- installing on Colab -----------------------------------------------------------------------------
 
-def test_requirements_to_install_never_includes_torch():
+def test_requirements_to_install_never_includes_torch_or_the_jupyter_front_end():
     lines = ["# comment", "torch>=2.4,<3", "Torch", "torchvision==0.19", "transformers>=4.46,<6  # note", "",
-             "torchmetrics>=1.0", "numpy>=1.24"]
-    assert course.requirements_to_install(lines) == ["transformers>=4.46,<6", "torchmetrics>=1.0", "numpy>=1.24"]
+             "torchmetrics>=1.0", "numpy>=1.24", "JupyterLab>=4.0", "ipywidgets>=8.0", "jupyterlab_widgets>=3"]
+    assert colab.requirements_to_install(lines) == ["transformers>=4.46,<6", "torchmetrics>=1.0", "numpy>=1.24",
+                                                     "jupyterlab_widgets>=3"]
 
 
 def test_install_commands_install_the_project_without_deps_then_the_rest_minus_torch():
-    commands = course.install_commands(ROOT)
+    commands = colab.install_commands(ROOT)
     first = commands[0]
     assert first[:3] == [sys.executable, "-m", "pip"] and "--no-deps" in first and first[-1] == ROOT
     requirements = commands[1][5:]
     with open(os.path.join(ROOT, "requirements.txt"), encoding="utf-8") as f:
-        expected = course.requirements_to_install(f.read().splitlines())
+        expected = colab.requirements_to_install(f.read().splitlines())
     assert requirements == expected and expected and not any(r.lower().startswith("torch") for r in requirements)
+    assert "jupyterlab>=4.0" not in requirements and "ipywidgets>=8.0" not in requirements
     assert commands[-1][:2] == ["bash", "-c"] and "apt-get install -y -qq fonts-noto-cjk" in commands[-1][2]
-    assert len(course.install_commands(ROOT, font=False)) == len(commands) - 1
+    assert len(colab.install_commands(ROOT, font=False)) == len(commands) - 1
+    pinned = colab.install_commands(ROOT, font=False, constraints="keep.txt")
+    assert all(command[5:7] == ["-c", "keep.txt"] for command in pinned)
 
 
-def test_install_on_colab_runs_the_commands_and_tolerates_a_missing_font(monkeypatch, capsys):
+def test_install_commands_from_a_wheel_skip_the_checkout_install(tmp_path):
+    (tmp_path / "requirements.txt").write_text("numpy>=1.24\ntorch>=2.4\n")  # no pyproject.toml: not a checkout
+    commands = colab.install_commands(str(tmp_path), font=False)
+    assert commands == [[sys.executable, "-m", "pip", "install", "-q", "numpy>=1.24"]]
+
+
+def test_install_on_colab_runs_the_commands_and_tolerates_a_missing_font(monkeypatch, capsys, tmp_path):
     from cse_helpers import plots
 
     ran = []
@@ -154,30 +165,46 @@ def test_install_on_colab_runs_the_commands_and_tolerates_a_missing_font(monkeyp
         return subprocess.CompletedProcess(command, 1 if command[0] == "bash" else 0, "", "no network")
 
     monkeypatch.setattr(plots, "find_cjk_font", lambda refresh=False: None)  # as on a fresh Colab VM
-    course.install_on_colab(ROOT, run=fake_run)
-    assert ran == course.install_commands(ROOT) and ran[-1][0] == "bash"
-    assert "Could not install fonts-noto-cjk" in capsys.readouterr().out
+    keep = str(tmp_path / "keep.txt")
+    colab.install_on_colab(ROOT, run=fake_run, constraints=keep)
+    assert ran == colab.install_commands(ROOT, constraints=keep) and ran[-1][0] == "bash"
+    # what the runtime has of torch (and the Jupyter front end) is pinned for pip
+    assert f"torch=={torch.__version__}\n" in open(keep, encoding="utf-8").read()
+    printed = capsys.readouterr().out
+    assert "Could not install fonts-noto-cjk" in printed and "Installed the course: cse-helpers" in printed
+    assert f"Kept as the runtime has them: torch {torch.__version__}" in printed
 
     ran.clear()
     monkeypatch.setattr(plots, "find_cjk_font", lambda refresh=False: "Noto Sans CJK SC")
-    course.install_on_colab(ROOT, run=fake_run)
-    assert ran == course.install_commands(ROOT, font=False)  # a font is there already: no apt-get
+    colab.install_on_colab(ROOT, run=fake_run, constraints=keep)
+    assert ran == colab.install_commands(ROOT, font=False, constraints=keep)  # a font is there: no apt-get
 
     def failing_pip(command, **kwargs):
         return subprocess.CompletedProcess(command, 1, "", "ERROR: no matching distribution")
 
     with pytest.raises(RuntimeError, match="no matching distribution"):
-        course.install_on_colab(ROOT, run=failing_pip)
+        colab.install_on_colab(ROOT, run=failing_pip)
 
 
 def test_in_colab(monkeypatch, no_colab):
-    assert not course.in_colab()
+    assert not colab.in_colab()
     monkeypatch.setenv("COLAB_RELEASE_TAG", "release-colab_20250101")
-    assert course.in_colab()
+    assert colab.in_colab()
 
 
-def test_repo_url_is_a_public_https_url():
-    assert course.REPO_URL.startswith("https://") and course.REPO_URL.count("/") == 4
+def test_repo_url_is_a_github_address_or_the_placeholder():
+    assert course.REPO_URL.startswith("https://github.com/") and course.REPO_URL.count("/") == 4
+    assert course.PLACEHOLDER_URL == "https://github.com/OWNER/REPOSITORY"  # the setup cell tests for its end
+
+
+def test_install_report_names_what_changed_and_what_was_kept():
+    before = {"torch": "2.8.0+cu126", "numpy": "1.26.4", "cse-helpers": "0.1.0"}
+    after = {**before, "numpy": "2.1.0", "seaborn": "0.13.2"}
+    report = colab.install_report(before, after, {"torch": "2.8.0+cu126"}, ROOT)
+    assert report.splitlines() == [f"Installed the course: cse-helpers 0.1.0 from {ROOT} (editable).",
+                                   "Installed: numpy 2.1.0 (was 1.26.4), seaborn 0.13.2.",
+                                   "Kept as the runtime has them: torch 2.8.0+cu126."]
+    assert "Nothing else installed" in colab.install_report(before, before, {}, ROOT)
 
 
 # ---- data, runs and analyses ----------------------------------------------------------------------------
@@ -203,7 +230,7 @@ def quick_course(tiny_dir, tmp_path):
 
 def test_load_data_reads_the_sample(quick_course):
     data = quick_course.load_data()
-    assert len(data["train"]) == 1190 and len(data["dev"]) == 339
+    assert len(data["train"]) == 7165 and len(data["dev"]) == 1279  # data/README.md
     assert quick_course.train_texts is data["train"]
 
 
@@ -224,25 +251,29 @@ def test_train_then_load_run_then_run_or_load(quick_course):
 
 
 def test_random_pairs_are_distinct_and_ordered():
-    pairs = course.random_pairs(10, 30, seed=1)
+    pairs = analysis.random_pairs(10, 30, seed=1)
     assert len(pairs) == len(set(pairs)) == 30 and all(i < j < 10 for i, j in pairs)
-    assert course.random_pairs(10, 30, seed=1) == pairs
-    assert len(course.random_pairs(4, 100)) == 6  # all there are
+    assert analysis.random_pairs(10, 30, seed=1) == pairs
+    assert len(analysis.random_pairs(4, 100)) == 6  # all there are
     with pytest.raises(ValueError):
-        course.random_pairs(1, 3)
+        analysis.random_pairs(1, 3)
 
 
 def test_random_pair_cosines_and_repetition_cosines(quick_course):
     encoder = quick_course.load_encoder().eval()
     texts = quick_course.train_texts[:60]
-    out = course.random_pair_cosines(encoder, texts, n_pairs=100, seed=0)
+    out = analysis.random_pair_cosines(encoder, texts, n_pairs=100, seed=0)
     z = encoder.encode(texts)
-    i, j = course.random_pairs(60, 100, seed=0)[0]
+    i, j = analysis.random_pairs(60, 100, seed=0)[0]
     assert out["cosines"][0] == pytest.approx(float(z[i] @ z[j]), abs=1e-5)
     assert out["length_diffs"][0] == abs(len(texts[i]) - len(texts[j]))
     assert -1 <= out["spearman_length"] <= 1
-    rep = course.repetition_cosines(encoder, texts, dup_rate=0.5, n=30, seed=0)
-    assert len(rep["added"]) == 30 and (rep["added"] >= 0).all() and rep["added"].max() > 0
+    low, high = out["spearman_length_ci"]
+    assert low < out["spearman_length"] < high
+    rep = analysis.repetition_cosines(encoder, texts, dup_rate=0.5, n=30, seed=0)
+    # copies that repeated nothing (cosine exactly 1, no length change) are left out, and counted
+    assert len(rep["added"]) + rep["n_unchanged"] == 30 and (rep["added"] > 0).all()
+    assert rep["n_unchanged"] > 0  # with dup_rate 0.5 on short questions some draws repeat nothing
     tokens = lambda text: len(encoder.body_ids([text])[0])  # noqa: E731
-    assert all(tokens(copy) == tokens(text) + k for copy, text, k in zip(rep["copies"], texts, rep["added"]))
+    assert all(tokens(copy) == tokens(text) + k for copy, text, k in zip(rep["copies"], rep["texts"], rep["added"]))
     assert np.all(rep["cosines"] <= 1 + 1e-5)

@@ -1,5 +1,7 @@
 import io
 import os
+import shutil
+import subprocess
 import tarfile
 import zipfile
 
@@ -48,16 +50,55 @@ def test_missing_file_says_so(tmp_path):
         read_train_texts(str(tmp_path / "nope.txt"))
 
 
+def test_a_directory_given_as_a_file_says_it_is_a_directory(tmp_path):
+    write(tmp_path, "train.txt", "一句\n".encode())
+    for reader in (read_train_texts, read_pairs):
+        with pytest.raises(DataFormatError, match=r"is a directory, not a file\. Pass one of the files inside it: "
+                                                  r".*train\.txt"):
+            reader(str(tmp_path))
+
+
+@pytest.mark.skipif(shutil.which("iconv") is None, reason="iconv is not installed")
+def test_utf16_file_gets_a_hint_that_works(tmp_path):
+    path = write(tmp_path, "train.txt", "今天天气很好\n怎么减肥\n".encode("utf-16"))
+    with pytest.raises(DataFormatError, match=r"line 1: the file is UTF-16 .*iconv -f UTF-16 -t UTF-8") as err:
+        read_train_texts(path)
+    converted = subprocess.run(["iconv", "-f", "UTF-16", "-t", "UTF-8", path], capture_output=True, check=True).stdout
+    assert read_train_texts(write(tmp_path, "fixed.txt", converted)) == ["今天天气很好", "怎么减肥"]
+    assert "GBK" not in str(err.value)
+
+
 def test_pairs_parse_binary_and_float_labels(tmp_path):
-    path = write(tmp_path, "dev.tsv", "我喜欢你\t我不喜欢你\t0\n怎么减肥\t如何瘦身\t1\r\n\n猫\t狗\t2.5\n".encode())
+    path = write(tmp_path, "dev.tsv", "我喜欢你\t我不喜欢你\t0\n怎么减肥\t如何瘦身\t1\r\n\n".encode())
     pairs = read_pairs(path)
-    assert pairs == [("我喜欢你", "我不喜欢你", 0), ("怎么减肥", "如何瘦身", 1), ("猫", "狗", 2.5)]
-    assert isinstance(pairs[0][2], int) and isinstance(pairs[2][2], float)
+    assert pairs == [("我喜欢你", "我不喜欢你", 0), ("怎么减肥", "如何瘦身", 1)]
+    assert all(isinstance(label, int) for _, _, label in pairs)
+    scores = write(tmp_path, "sts.tsv", "猫\t狗\t2.5\n猫\t猫咪\t5\n猫\t汽车\t0\n猫\t老虎\t3.8\n".encode())
+    assert read_pairs(scores) == [("猫", "狗", 2.5), ("猫", "猫咪", 5.0), ("猫", "汽车", 0), ("猫", "老虎", 3.8)]
+
+
+def test_pairs_group_column_is_optional(tmp_path):
+    path = write(tmp_path, "dev.tsv", b"a\tb\t1\tparaphrase\nc\td\t0\ne\tf\t0\t near_miss \n")
+    assert read_pairs(path) == [("a", "b", 1), ("c", "d", 0), ("e", "f", 0)]  # the group is ignored by default
+    assert read_pairs(path, with_groups=True) == [("a", "b", 1, "paraphrase"), ("c", "d", 0, None),
+                                                   ("e", "f", 0, "near_miss")]
+
+
+def test_one_odd_label_among_0_1_labels_is_refused(tmp_path):
+    path = write(tmp_path, "dev.tsv", b"a\tb\t1\nc\td\t0\ne\tf\t2\ng\th\t1\n")
+    with pytest.raises(DataFormatError, match=r"line 3: the label 2 in a file of 0/1 labels \(3 of 4"):
+        read_pairs(path)
+    path = write(tmp_path, "dev.tsv", b"a\tb\t-1\nc\td\t0\ne\tf\t1\n")
+    with pytest.raises(DataFormatError, match="line 1: the label -1"):
+        read_pairs(path)
 
 
 @pytest.mark.parametrize("content, line, words", [
-    (b"a\tb\t1\na\tb\n", 2, "3 tab-separated columns (a, b, label), found 2"),
-    (b"a\tb\t1\tx\n", 1, "found 4"),
+    (b"a\tb\t1\na\tb\n", 2, "3 tab-separated columns (a, b, label) or 4 (a, b, label, group), found 2"),
+    (b"a\tb\t1\tx\ty\n", 1, "found 5"),
+    (b"a\tb\t1\tx\na\tb\t0\t\n", 2, "group (4th column) is empty"),
+    (b"a\tb\t1\tnear miss\n", 1, "'near miss' is not a word"),
+    ("a\tb\t1\n".encode("utf-16"), 1, "iconv -f UTF-16 -t UTF-8"),
     (b"text_a\ttext_b\tlabel\na\tb\t1\n", 1, "Remove the header"),
     (b"a\tb\t1\na\tb\tyes\n", 2, "not a number"),
     (b"a\tb\tnan\n", 1, "not a number"),

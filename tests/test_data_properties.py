@@ -19,10 +19,12 @@ What a careful human reads, decided here (and in ``cse_helpers.data._numbered_li
   would keep it, and a line holding only a BOM would become an invisible "sentence").
 - train.txt: a tab inside a sentence is an error naming the line (a pairs file given as train.txt);
   a tab at an end of the line is white space, stripped like any other.
-- dev.tsv: exactly three tab-separated columns, each stripped; a and b non-empty; the label 0/1
-  (int) or another finite number (float).
+- dev.tsv: three or four tab-separated columns, each stripped; a and b non-empty; the label 0/1
+  (int) or another finite number (float); the optional 4th column (the group) a word of letters,
+  digits and ``_`` not starting with a digit. A file whose labels are more than half 0/1 but not
+  all is refused at its first other label (a typo or a third class, not a file of scores).
 - Bytes that are not UTF-8, and NUL bytes (UTF-16 text decodes as UTF-8 into NULs), are errors
-  naming the line.
+  naming the line; a file that starts with a UTF-16 or UTF-32 byte order mark is refused at line 1.
 """
 
 import math
@@ -73,8 +75,21 @@ def human_text(raw: bytes):
     return "".join(ch for ch in text if ch != "\ufeff").strip()
 
 
-def expected_lines(data: bytes, parse):
-    """``(items, blank_lines)`` or an Err: each non-blank line's ``parse(text, raw)``, an item or an Err."""
+def byte_order_mark(data: bytes):
+    """The Err for a file that starts with a UTF-16 or UTF-32 byte order mark, else None."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return Err(1, "UTF-32")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return Err(1, "UTF-16")
+    return None
+
+
+def expected_lines(data: bytes, parse, numbers: list | None = None):
+    """``(items, blank_lines)`` or an Err: each non-blank line's ``parse(text, raw)``, an item or an Err.
+
+    ``numbers``, when given, receives the line number of each item."""
+    if byte_order_mark(data):
+        return byte_order_mark(data)
     items, blank = [], 0
     for number, raw in enumerate(human_lines(data), start=1):
         text = human_text(raw)
@@ -87,6 +102,8 @@ def expected_lines(data: bytes, parse):
         if isinstance(item, Err):
             return Err(number, item.words)
         items.append(item)
+        if numbers is not None:
+            numbers.append(number)
     return (items, blank) if items else Err(None, "empty")
 
 
@@ -106,22 +123,42 @@ def human_label(text: str):
     return value if math.isfinite(value) else None
 
 
+def human_group(text: str) -> bool:
+    """A group is a word: letters, digits, _ (str.isalnum characters), not starting with a digit."""
+    return bool(text) and all(ch == "_" or ch.isalnum() for ch in text) and not text[0].isdecimal()
+
+
 def human_pair(text: str, raw: bytes):
-    """``(a, b, label)`` of one non-blank dev.tsv line, or an Err."""
+    """``(a, b, label, group)`` of one non-blank dev.tsv line (group None for 3 columns), or an Err."""
     columns = [c.strip() for c in "".join(ch for ch in raw.decode() if ch != "\ufeff").split("\t")]
-    if len(columns) != 3:
+    if len(columns) not in (3, 4):
         return Err(None, f"found {len(columns)}")
     if not columns[0] or not columns[1]:
         return Err(None, "is empty")
     label = human_label(columns[2])
     if label is None:
         return Err(None, "not a number")
-    return columns[0], columns[1], label
+    group = columns[3] if len(columns) == 4 else None
+    if group is not None and not human_group(group):
+        return Err(None, "group (4th column)")
+    return columns[0], columns[1], label, group
+
+
+def mixed_labels(labels: list, numbers: list[int]):
+    """The Err of a file whose labels are more than half 0/1 but not all (at its first other label), or None."""
+    binary = [number for number, label in zip(numbers, labels) if type(label) is int]
+    if len(labels) / 2 < len(binary) < len(labels):
+        return Err(next(n for n in numbers if n not in binary), "in a file of 0/1 labels")
+    return None
 
 
 def expected_pairs(data: bytes):
-    """``(pairs, blank_lines)`` or an Err."""
-    return expected_lines(data, human_pair)
+    """``(pairs, blank_lines)`` or an Err; pairs are ``(a, b, label, group)``."""
+    numbers = []
+    expected = expected_lines(data, human_pair, numbers)
+    if isinstance(expected, Err):
+        return expected
+    return mixed_labels([pair[2] for pair in expected[0]], numbers) or expected
 
 
 # ---- checking the readers against the oracle ------------------------------------------------------
@@ -169,8 +206,9 @@ def check_pairs(directory, data: bytes, expected=None):
         check_error(read_pairs, path, expected)
         return
     pairs = read_pairs(path)
-    assert pairs == expected[0]
-    assert [type(label) for _, _, label in pairs] == [type(label) for _, _, label in expected[0]]  # 0/1 are ints
+    assert pairs == [pair[:3] for pair in expected[0]]  # without with_groups: (a, b, label), as always
+    assert [type(label) for _, _, label in pairs] == [type(p[2]) for p in expected[0]]  # 0/1 are ints
+    assert read_pairs(path, with_groups=True) == expected[0]
     assert len(pairs) + expected[1] == len(human_lines(data))
 
 
@@ -211,18 +249,25 @@ def documents(draw, line):
     return (bom + text).encode("utf-8"), [meta for _, meta in lines]
 
 
+GROUPS = ["near_miss", "low_overlap_paraphrase", "paraphrase", "unrelated", "组_2", "_x"]
+
+
 @st.composite
 def pair_line(draw):
-    """A dev.tsv line with white space around its columns, or a blank line (None in the tuple)."""
+    """A dev.tsv line with white space around its columns (maybe a 4th, the group), or a blank line
+    (None in the tuple). Labels are 0/1 on most rows, so most documents are 0/1 files."""
     if draw(st.integers(0, 5)) == 0:
         return draw(spaces), None
     a, b = draw(no_tab), draw(no_tab)
-    label = draw(st.one_of(st.sampled_from(["0", "1", "0.0", "1.", "3", "-2", "1e-3", "4.75"]),
+    label = draw(st.one_of(st.sampled_from(["0", "1"]), st.sampled_from(["0.0", "1.", "3", "-2", "1e-3", "4.75"]),
                            st.floats(allow_nan=False, allow_infinity=False).map(repr),
                            st.integers(-10**6, 10**6).map(str)))
-    p = [draw(pad) for _ in range(6)]
+    p = [draw(pad) for _ in range(8)]
     text = f"{p[0]}{a}{p[1]}\t{p[2]}{b}{p[3]}\t{p[4]}{label}{p[5]}"
-    return text, (a, b, label)
+    group = draw(st.one_of(st.none(), st.sampled_from(GROUPS), st.sampled_from(["", "2x", "a-b", "a b"])))
+    if group is not None:
+        text += f"\t{p[6]}{group}{p[7]}"
+    return text, (a, b, label, group)
 
 
 def clean(text: str) -> str:
@@ -260,10 +305,15 @@ def test_pairs_read_back_the_generated_rows(workdir, doc):
         for number, row in enumerate(rows, 1):
             if row is not None and not (clean(row[0]) and clean(row[1])):
                 expected = Err(number, "is empty")
+            elif row is not None and row[3] is not None and row[3] not in GROUPS:
+                expected = Err(number, "group (4th column)")
+            if expected:
                 break
         if expected is None:
-            expected = ([(clean(a), clean(b), int(label) if label in ("0", "1") else float(label))
-                         for a, b, label in (row for row in rows if row is not None)], rows.count(None))
+            numbers = [n for n, row in enumerate(rows, 1) if row is not None]
+            pairs = [(clean(a), clean(b), int(label) if label in ("0", "1") else float(label), group)
+                     for a, b, label, group in (row for row in rows if row is not None)]
+            expected = mixed_labels([p[2] for p in pairs], numbers) or (pairs, rows.count(None))
     check_pairs(workdir, data, expected)
     assert repr(expected_pairs(data)) == repr(expected)  # the byte-level oracle agrees with the generator
 
@@ -276,7 +326,8 @@ def test_pairs_read_back_the_generated_rows(workdir, doc):
 @example(data="a\x0bb\n\x1c\u2028\n".encode())  # not line ends; a line of them is blank
 @example(data="a\n\ufeff\n\ufeffb".encode())  # BOMs of concatenated files
 @example(data="ab\n".encode("utf-16-le"))  # UTF-16 without a BOM: NULs
-@example(data="ab\n".encode("utf-16"))  # UTF-16 with a BOM: not UTF-8
+@example(data="ab\n".encode("utf-16"))  # UTF-16 with a BOM: said so, at line 1
+@example(data="ab\n".encode("utf-32"))
 @example(data=b"")
 def test_train_text_on_any_bytes(workdir, data):
     check_train(workdir, data)
@@ -289,6 +340,9 @@ def test_train_text_on_any_bytes(workdir, data):
 @example(data="\ufeffa\tb\t1\n\ufeff\n".encode())
 @example(data=b"a\tb\t1\n\0\n")
 @example(data="a\u2028\tb\x0b\t1\x1c\n".encode())
+@example(data=b"a\tb\t1\tnear_miss\nc\td\t0\n\ne\tf\t2\tx\n")  # 4 columns or 3; a label 2 among 0/1
+@example(data=b"a\tb\t1\t\n")  # an empty group
+@example(data=b"a\tb\t0\nc\td\t2.5\n")  # half 0/1: scores
 def test_pairs_on_any_bytes(workdir, data):
     check_pairs(workdir, data)
 
@@ -324,7 +378,8 @@ def test_train_edge_cases(workdir, data, texts, blank):
     (b"a\n\n\rb\r\n\xe4\xbd", 5, "not UTF-8"),
     (b"ok\nA\0B\n", 2, "NUL"),
     ("ab\r\ncd".encode("utf-16-le"), 1, "NUL"),
-    ("ab".encode("utf-16"), 1, "not UTF-8"),
+    ("ab".encode("utf-16"), 1, "iconv -f UTF-16 -t UTF-8"),
+    ("ab".encode("utf-16-be"), 1, "NUL"),  # no byte order mark: found by its NULs
     ("\ufeff\r\n \u3000\ufeff\r".encode(), None, "empty"),
 ])
 def test_train_edge_case_errors(workdir, data, line, words):
@@ -338,7 +393,7 @@ def test_huge_lines(workdir):
     check_train(workdir, f"a\n{huge}\r{huge}\tx\n".encode(), Err(3, "tab"))
     check_train(workdir, f"a\n\n{huge}".encode() + b"\xff", Err(3, "not UTF-8"))
     check_pairs(workdir, f"{huge}\t{huge}\t1\r\n{huge}\t{huge}".encode(), Err(2, "found 2"))
-    check_pairs(workdir, f"{huge}\t{huge}\t0.5\r\n".encode(), ([(huge, huge, 0.5)], 0))
+    check_pairs(workdir, f"{huge}\t{huge}\t0.5\r\n".encode(), ([(huge, huge, 0.5, None)], 0))
 
 
 def test_a_path_object_is_named_too(workdir):

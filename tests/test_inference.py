@@ -1,10 +1,11 @@
 import pytest
+import torch
 
-from cse_helpers.data import read_pairs
-from cse_helpers.inference import main, similarity
+from cse_helpers.data import read_pairs, read_train_texts
+from cse_helpers.inference import main, semantic_search, similarity
 from cse_helpers.models import SentenceEncoder
 
-from .conftest import SAMPLE_DEV
+from .conftest import SAMPLE_DEV, SAMPLE_TRAIN
 
 
 def test_similarity_is_symmetric_and_one_for_identical_sentences(tiny_bert_dir):
@@ -15,6 +16,17 @@ def test_similarity_is_symmetric_and_one_for_identical_sentences(tiny_bert_dir):
     assert similarity(encoder, []) == []
     with pytest.raises(ValueError, match="pair 1 is '你好'"):
         similarity(encoder, ["你好"])
+
+
+def test_semantic_search_finds_the_sentence_itself_first(tiny_bert_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)
+    corpus = list(dict.fromkeys(read_train_texts(SAMPLE_TRAIN)))[:50]
+    hits = semantic_search(encoder, corpus[7], corpus, k=3)
+    assert len(hits) == 3 and hits[0][1] == corpus[7] and hits[0][0] == pytest.approx(1.0, abs=1e-5)
+    assert hits[0][0] >= hits[1][0] >= hits[2][0]
+    assert semantic_search(encoder, "  ", corpus) == []
+    with pytest.raises(ValueError, match="rows"):
+        semantic_search(encoder, "手机", corpus, corpus_embeddings=torch.zeros(3, 32))
 
 
 def test_cli_scores_a_pairs_file(tiny_bert_dir, capsys):

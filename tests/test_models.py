@@ -2,8 +2,11 @@ import pytest
 import torch
 from transformers import AutoModel, AutoModelForMaskedLM
 
+from cse_helpers.checkpoint import trained_state
+from cse_helpers.constants import METHODS
 from cse_helpers.losses import info_nce
 from cse_helpers.models import (
+    OBJECTIVES,
     POOLERS,
     DiffCSE,
     EmbeddingQueue,
@@ -13,6 +16,8 @@ from cse_helpers.models import (
     SimCSE,
     load_generator,
     mask_tokens,
+    objective_class,
+    pad_sequences,
 )
 from cse_helpers.tiny import build_tiny_model
 
@@ -29,6 +34,18 @@ def test_padding_does_not_change_an_embedding(tiny_model_dir, pooler):
         z_alone = encoder(**alone)[0]
         z_padded = encoder(**together)[0]
     torch.testing.assert_close(z_padded, z_alone, atol=1e-5, rtol=1e-5)
+
+
+def test_batch_is_the_padded_rows_or_the_two_views(tiny_model_dir):
+    from cse_helpers.train import ViewBuilder
+
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir, max_seq_len=8)
+    one = encoder.batch([SHORT, LONG])  # (2, L): one row per text, LONG cut to max_seq_len
+    assert one["input_ids"].shape == (2, 8) and one["attention_mask"].sum(1).tolist() == [len(SHORT) + 2, 8]
+    assert one["input_ids"].device == encoder.device
+    views = ViewBuilder(encoder, "simcse", 8)
+    two = encoder.batch([SHORT, LONG], views)  # (4, L): rows a1 a2 b1 b2
+    assert torch.equal(two["input_ids"], one["input_ids"].repeat_interleave(2, dim=0))
 
 
 def test_dropout_on_in_training_and_off_in_evaluation(tiny_model_dir):
@@ -216,3 +233,62 @@ def test_a_padded_vocabulary_keeps_the_characters_and_sizes_the_model(tmp_path, 
     assert tokenizer.tokenize(sample_texts[0]) == [ch for ch in sample_texts[0].lower() if not ch.isspace()]
     with pytest.raises(ValueError, match="below the"):
         build_tiny_model(str(tmp_path / "n"), sample_texts[:50], vocab_size=10)
+
+
+def test_pad_sequences_pads_to_the_longest_row():
+    ids, mask = pad_sequences([[5, 6, 7], [8]], pad_id=0)
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert ids.dtype == mask.dtype == torch.long
+
+
+def test_mask_tokens_variants_for_pretraining():
+    ids = torch.full((50, 40), 7)
+    everywhere = torch.ones_like(ids, dtype=torch.bool)
+    chosen = torch.zeros_like(everywhere)
+    chosen[:, :10] = True
+    masked, selected = mask_tokens(ids, everywhere, 4, 30, 0.5, torch.Generator().manual_seed(0), selected=chosen,
+                                   first_random_id=20)
+    assert torch.equal(selected, chosen) and torch.equal(masked[:, 10:], ids[:, 10:])  # only the given positions
+    randoms = masked[chosen][(masked[chosen] != 4) & (masked[chosen] != 7)]
+    assert len(randoms) > 0 and randoms.min() >= 20  # random tokens from [first_random_id, vocab_size)
+    masked, selected = mask_tokens(ids, everywhere, 4, 30, 0.5, torch.Generator().manual_seed(0), replace_all=True)
+    assert selected.any() and (masked[selected] == 4).all() and torch.equal(masked[~selected], ids[~selected])
+
+
+def test_the_registry_names_every_method_once():
+    assert tuple(OBJECTIVES) == METHODS
+    assert [objective_class(m).repeats_words for m in METHODS] == [False, True, False]  # only ESimCSE's views differ
+    with pytest.raises(ValueError, match="method='moco' is not one of simcse, esimcse, diffcse"):
+        objective_class("moco")
+
+
+def test_esimcse_queue_is_saved_and_restored_as_extra_state(tiny_model_dir):
+    encoder = SentenceEncoder.from_pretrained(tiny_model_dir)
+    objective = ESimCSE(encoder, queue_size=4)
+    assert objective.extra_state() == {}  # nothing queued yet: nothing to save
+    objective.queue.enqueue(torch.randn(3, encoder.hidden_size))
+    saved = {"encoder.head.dense.bias": torch.zeros(1), **objective.extra_state()}
+    restored = ESimCSE(encoder, queue_size=4)
+    restored.load_extra_state(saved)
+    torch.testing.assert_close(restored.queue.embeddings, objective.queue.embeddings)
+    assert list(saved) == ["encoder.head.dense.bias"]  # its own entry was taken out; the weights stay
+
+
+def test_diffcse_leaves_its_frozen_generator_out_and_restores_its_masks(tiny_model_dir):
+    objective = make_diffcse(tiny_model_dir)
+    assert not any(name.startswith("generator.") for name in trained_state(objective))
+    assert any(name.startswith("discriminator.") for name in trained_state(objective))
+    batch = objective.encoder.pad(objective.encoder.body_ids([SHORT, LONG]))
+    state = objective.rng_state()
+    first = objective.replace_tokens(batch["input_ids"], batch["attention_mask"])[0]
+    objective.set_rng_state(state)
+    again = objective.replace_tokens(batch["input_ids"], batch["attention_mask"])[0]
+    assert torch.equal(first, again)  # the same masks after a restore
+    assert not torch.equal(objective.replace_tokens(batch["input_ids"], batch["attention_mask"])[0], again)
+
+
+def test_diffcse_prepare_keeps_the_generator_in_eval_mode(tiny_model_dir):
+    objective = make_diffcse(tiny_model_dir).eval()
+    objective.prepare(torch.device("cpu"), "fp32")
+    assert objective.training and objective.discriminator.training and not objective.generator.training
+    assert next(objective.generator.parameters()).dtype == torch.float32  # half precision only on a GPU

@@ -1,8 +1,6 @@
 """The figures of cse_helpers.plots: each is checked on the data it draws."""
 
-import io
 import math
-import warnings
 
 import matplotlib
 
@@ -11,9 +9,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 
-from cse_helpers import plots  # noqa: E402
+from cse_helpers import plots, tables  # noqa: E402
 from cse_helpers.losses import simcse_label_matrix  # noqa: E402
 
 
@@ -39,6 +37,50 @@ def test_a_given_ax_is_drawn_into():
     fig, (left, right) = plt.subplots(1, 2)
     assert plots.plot_curves({"run": HISTORY}, "loss", ax=right) is fig
     assert not left.lines and len(right.lines) == 1
+
+
+def test_curves_draw_the_interval_as_a_band_the_baseline_as_a_line_and_do_not_magnify_noise():
+    history = {"eval": [{"step": s, "spearman": v, "spearman_ci": (v - 0.06, v + 0.06)}
+                        for s, v in ((10, 0.022), (20, 0.030), (30, 0.034))]}
+    untrained = {"spearman": -0.019, "spearman_ci": (-0.08, 0.04)}
+    fig = plots.plot_curves({"SimCSE": history}, "spearman", baseline=untrained)
+    ax = fig.axes[0]
+    band = [c for c in ax.collections if isinstance(c, PolyCollection) and len(c.get_paths()[0].vertices) > 4]
+    assert len(band) == 1
+    vertices = band[0].get_paths()[0].vertices
+    assert vertices[:, 1].min() == pytest.approx(0.022 - 0.06) and vertices[:, 1].max() == pytest.approx(0.034 + 0.06)
+    baseline = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(baseline) == 1 and baseline[0].get_ydata()[0] == pytest.approx(-0.019)
+    assert "untrained -0.019" in [t.get_text() for t in ax.get_legend().get_texts()]
+    low, high = ax.get_ylim()
+    assert high - low >= plots.MIN_SPAN  # +0.012 does not fill the axis
+    narrow = plots.plot_curves({"run": {"eval": [{"step": 1, "spearman": 0.30}, {"step": 2, "spearman": 0.31}]}},
+                               "spearman").axes[0]
+    assert narrow.get_ylim()[1] - narrow.get_ylim()[0] == pytest.approx(plots.MIN_SPAN)
+    wide = plots.plot_curves({"run": {"eval": [{"step": 1, "spearman": 0.0}, {"step": 2, "spearman": 0.6}]}},
+                             "spearman").axes[0]
+    assert wide.get_ylim()[0] < 0.0 and wide.get_ylim()[1] > 0.6  # a real climb keeps its own range
+
+
+def test_curves_put_the_legend_outside_the_data_and_colour_runs_as_asked():
+    runs = {"#1 seed=1": HISTORY, "#2 seed=2": HISTORY}
+    ax = plots.plot_curves(runs, "loss", colors={"#1 seed=1": "C3", "#2 seed=2": "C3"}).axes[0]
+    assert [line.get_color() for line in ax.lines] == ["C3", "C3"]
+    fig = ax.figure
+    fig.canvas.draw()
+    legend_box = ax.get_legend().get_window_extent()
+    assert legend_box.x0 >= ax.get_window_extent().x1  # right of the axes, not over the lines
+    assert plots.plot_curves(runs, "loss", legend=False).axes[0].get_legend() is None
+
+
+def test_history_plot_draws_the_band_and_the_untrained_line():
+    history = {"log": HISTORY["log"], "eval": [{"step": 2, "spearman": 0.1, "spearman_ci": (0.0, 0.2)},
+                                                {"step": 4, "spearman": 0.12, "spearman_ci": (0.02, 0.22)}]}
+    fig = plots.plot_history(history, baseline={"spearman": 0.05, "spearman_ci": (-0.05, 0.15)})
+    right = fig.axes[1]
+    assert [line.get_ydata()[0] for line in right.lines if line.get_linestyle() == "--"] == [pytest.approx(0.05)]
+    assert any(isinstance(c, PolyCollection) for c in right.collections)
+    assert right.get_ylim()[1] - right.get_ylim()[0] >= plots.MIN_SPAN
 
 
 def test_plot_curves_takes_loss_from_log_and_metrics_from_eval():
@@ -99,7 +141,10 @@ def test_alignment_uniformity_points_and_arrows():
     ax = plots.plot_alignment_uniformity(points, arrows=[("before", "after")]).axes[0]
     offsets = [c.get_offsets()[0].tolist() for c in ax.collections if isinstance(c, PathCollection)]
     assert offsets == [[0.1, -0.5], [0.3, -2.0]]
-    assert {t.get_text() for t in ax.texts} >= {"before", "after"}
+    legend = ax.get_legend()  # names in a legend, not next to the points, where close points overlap
+    assert [t.get_text() for t in legend.get_texts()] == ["before (0.100, -0.50)", "after (0.300, -2.00)"]
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1 - 1  # outside the data, on the right
+    assert len([t for t in ax.texts if t.arrow_patch is not None]) == 1
 
 
 def test_label_matrix_writes_every_value_with_sentence_ticks():
@@ -127,6 +172,36 @@ def test_similarity_matrix_shows_the_values_the_queue_line_and_the_diagonal():
     assert len(fig.axes) == 2  # the colour bar
 
 
+def playground_result(n, method="simcse"):
+    texts = [f"第{k}个问题怎么办" for k in range(n)]
+    views = [t[:2] + t[1] + t[2:] for t in texts] if method == "esimcse" else texts  # one repeated character
+    return {"probs": torch.full((n, n), 1.0 / n), "texts": texts, "views": views, "loss": 1.0, "contrastive": 1.0,
+            "rtd": None, "lambda_rtd": 0.005, "method": method}
+
+
+def test_playground_figure_has_one_size_for_every_batch_size():
+    sizes = {n: tuple(plots.plot_playground(playground_result(n)).get_size_inches()) for n in (4, 8, 16, 32)}
+    assert len(set(sizes.values())) == 1 and sizes[4] == plots.PLAYGROUND_FIGSIZE
+    small = plots.plot_playground(playground_result(4)).axes[0]
+    large = plots.plot_playground(playground_result(32)).axes[0]
+    assert len(small.texts) == 16 and not large.texts  # values written only while they fit
+    assert large.get_yticklabels()[0].get_fontsize() < small.get_yticklabels()[0].get_fontsize()
+
+
+def test_esimcse_playground_labels_columns_with_the_repeated_sentences():
+    result = playground_result(3, method="esimcse")
+    ax = plots.plot_playground(result).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [plots.short(v, 12) for v in result["views"]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [plots.short(t, 8) for t in result["texts"]]
+    assert ax.get_xticklabels()[0].get_text() != ax.get_yticklabels()[0].get_text()
+    assert "repeated" in ax.get_xlabel()
+
+
+def test_cosine_distribution_takes_another_score_range():
+    ax = plots.plot_cosine_distribution({"label 1": [0.5, 0.7]}, xlim=(0, 1), xlabel="character overlap").axes[0]
+    assert ax.get_xlim() == (0, 1) and ax.get_xlabel() == "character overlap"
+
+
 def test_playground_figure_title_carries_the_loss_split():
     result = {"probs": torch.tensor([[0.7, 0.3], [0.4, 0.6]]), "texts": ["今天天气", "明天下雨"], "loss": 0.5,
               "contrastive": 0.45, "rtd": 10.0, "lambda_rtd": 0.005}
@@ -136,53 +211,57 @@ def test_playground_figure_title_carries_the_loss_split():
 
 
 def test_html_tokens_highlights_and_escapes():
-    out = plots.html_tokens(["今", "今", "<b>"], [False, True, False])
+    out = tables.html_tokens(["今", "今", "<b>"], [False, True, False])
     assert out.count("<span") == 1 and "&lt;b&gt;" in out and out.startswith("今<span")
     with pytest.raises(ValueError, match="3 tokens but 2 marks"):
-        plots.html_tokens(["a", "b", "c"], [True, False])
+        tables.html_tokens(["a", "b", "c"], [True, False])
 
 
 def test_html_table_and_token_grid():
-    table = plots.html_table(["model", "score"], [("a&b", 0.123456)])
+    table = tables.html_table(["model", "score"], [("a&b", 0.123456)])
     assert "a&amp;b" in table and "0.1235" in table and table.count("<tr>") == 2
-    grid = plots.html_token_grid(["original", "generated"], [["我", "喜", "欢"], ["我", "讨", "欢"]],
+    grid = tables.html_token_grid(["original", "generated"], [["我", "喜", "欢"], ["我", "讨", "欢"]],
                                  [[False] * 3, [False, True, False]])
     assert grid.count("background-color") == 1 and grid.count("<tr>") == 2
     with pytest.raises(ValueError):
-        plots.html_token_grid(["one"], [["a"], ["b"]])
-
-
-def test_chinese_labels_never_fail_and_missing_glyph_warnings_are_silenced():
-    name = plots.use_cjk_font()
-    assert name is None or name in plots.CJK_FONTS
-    saved = dict(matplotlib.rcParams)
-    try:
-        matplotlib.rcParams["font.family"] = "DejaVu Sans"  # a font without Chinese glyphs
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")  # every warning is recorded...
-            plots.silence_missing_glyph_warnings()  # ...except the glyph ones
-            fig = plots.plot_length_histogram(["蛋黄吃多了有什么坏处"], title="句子长度")
-            fig.savefig(io.BytesIO(), format="png")
-        assert not [w for w in caught if "missing from" in str(w.message)]
-    finally:
-        matplotlib.rcParams.update(saved)
-
-
-def test_find_cjk_font_picks_the_first_known_family(monkeypatch):
-    from matplotlib import font_manager
-
-    class Entry:
-        def __init__(self, name):
-            self.name = name
-
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("DejaVu Sans"), Entry("SimHei"),
-                                                              Entry("WenQuanYi Micro Hei")])
-    assert plots.find_cjk_font() == "WenQuanYi Micro Hei"  # earlier in CJK_FONTS than SimHei
-    monkeypatch.setattr(font_manager.fontManager, "ttflist", [Entry("DejaVu Sans")])
-    assert plots.find_cjk_font() is None
+        tables.html_token_grid(["one"], [["a"], ["b"]])
 
 
 def test_short_cuts_long_text():
     assert plots.short("蛋黄吃多了有什么坏处", 5) == "蛋黄吃多…"
     assert plots.short("短句", 5) == "短句"
     assert math.isclose(len(plots.short("x" * 20, 8)), 8)
+
+
+def test_scores_table_prints_the_spearman_with_its_interval():
+    results = {"untrained": {"spearman": -0.0187, "spearman_ci": (-0.071, 0.035), "best_f1": 0.6667,
+                             "alignment": float("nan")}}
+    table = tables.scores_table(results, ("spearman", "best_f1", "alignment"))
+    assert "Spearman [95% CI]" in table and "-0.019 [-0.07, 0.04]" in table and "0.6667" in table
+    assert "<td style='text-align:left'>-</td>" in table  # NaN (a baseline's alignment) as "-"
+
+
+def test_groups_table_one_row_per_group_each_model_side_by_side():
+    group = {"n": 2, "spearman": float("nan"), "spearman_ci": (float("nan"),) * 2, "mean_cosine": 0.8123}
+    results = {"a": {"groups": {"near_miss": group}},
+               "b": {"groups": {"near_miss": {**group, "mean_cosine": 0.5}, "paraphrase": {
+                   "n": 5, "spearman": 0.3, "spearman_ci": (0.1, 0.5), "mean_cosine": 0.7}}},
+               "c": {}}
+    table = tables.groups_table(results)
+    assert table.count("<tr>") == 3 and "a: mean score" in table and "c: mean score" not in table
+    assert "0.812" in table and "0.300 [0.10, 0.50]" in table and "a: Spearman" in table
+    single = tables.groups_table({"a": results["a"]})  # no group with both labels: no Spearman columns
+    assert "Spearman" not in single and "0.812" in single
+    assert tables.groups_table({"c": {}}) == ""
+
+
+def test_curves_can_band_only_the_last_run():
+    run = {"eval": [{"step": s, "spearman": 0.3, "spearman_ci": (0.2, 0.4)} for s in (1, 2, 3)]}
+    runs = {"#1": run, "#2": run, "#3": run}
+    every = plots.plot_curves(runs, "spearman").axes[0]
+    last = plots.plot_curves(runs, "spearman", bands="last").axes[0]
+    assert len([c for c in every.collections if isinstance(c, PolyCollection)]) == 3
+    assert len([c for c in last.collections if isinstance(c, PolyCollection)]) == 1
+    assert "last run" in last.get_title()
+    with pytest.raises(ValueError, match="bands"):
+        plots.plot_curves(runs, "spearman", bands="some")

@@ -1,3 +1,5 @@
+import copy
+import dataclasses
 import json
 import math
 import os
@@ -9,13 +11,15 @@ import torch
 
 from cse_helpers import DEFAULT_MODEL, default_model_available
 from cse_helpers import train as train_module
+from cse_helpers.constants import ERNIE_MODEL, TUTORIAL_PAIRS
 from cse_helpers.data import DataFormatError
 from cse_helpers.inference import similarity
-from cse_helpers.models import ONLINE_DEFAULT, SentenceEncoder, SimCSE, resolve_model
+from cse_helpers.losses import info_nce
+from cse_helpers.models import SentenceEncoder, SimCSE, resolve_model
 from cse_helpers.runtime import pick_precision
-from cse_helpers.train import TrainingArguments, ViewBuilder, batch_indices, main, train
+from cse_helpers.train import Trainer, TrainingArguments, ViewBuilder, batch_indices, main, train
 
-from .conftest import ROOT, SAMPLE_DEV, SAMPLE_TRAIN, TUTORIAL_PAIRS
+from .conftest import ROOT, SAMPLE_DEV, SAMPLE_TRAIN
 
 QUICK = dict(batch_size=16, max_seq_len=32, max_steps=4, logging_steps=2, valid_steps=2, progress_bar=False,
              learning_rate=1e-4, eval_batch_size=64)
@@ -175,6 +179,46 @@ def test_training_arguments_cli_flags_cover_the_tutorial():
     assert (args.save_steps, args.resume) == (50, True)
 
 
+def test_help_explains_every_flag_with_its_field(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    text = "".join(capsys.readouterr().out.split())  # argparse wraps the lines (also after a hyphen)
+    for f in dataclasses.fields(TrainingArguments):
+        explanation = f.metadata["help"]
+        assert len(explanation) > 10 and f"--{f.name}" in text
+        assert "".join(explanation.split()) in text  # the field's own text: one source
+
+
+def test_trainer_step_is_the_step_written_out(tiny_bert_dir):
+    """Trainer.step = two views, one forward pass, InfoNCE, backward, clipping, AdamW: the same loss and the
+    same updated weights as those lines written out (the same batch, the same dropout draws)."""
+    args = TrainingArguments(model=tiny_bert_dir, batch_size=4, max_seq_len=32, learning_rate=1e-2,
+                             warmup_ratio=0.0, max_steps=10, max_grad_norm=1.0)
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir, dropout=0.1)
+    objective = SimCSE(encoder).prepare(torch.device("cpu"), "fp32")
+    written_out = copy.deepcopy(objective)
+    bodies = encoder.body_ids(["今天天气很好", "怎么减肥最快", "蛋黄可以多吃吗", "这种图片是用什么软件制作的"])
+    trainer = Trainer(args, objective, bodies)
+    torch.manual_seed(0)
+    loss = trainer.step(bodies)["loss"]
+
+    optimizer = torch.optim.AdamW(written_out.parameters(), lr=1e-2, weight_decay=0.0)
+    batch = written_out.encoder.pad([row for body in bodies for row in (body, body)], 32)  # a1 a2 b1 b2 ...: 2B rows
+    torch.manual_seed(0)
+    z = written_out.encoder(batch["input_ids"], batch["attention_mask"]).view(4, 2, -1)  # (B, 2, H)
+    expected = info_nce(z[:, 0], z[:, 1], temperature=0.05)
+    expected.backward()
+    torch.nn.utils.clip_grad_norm_(written_out.parameters(), 1.0)
+    optimizer.step()
+
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+    for (name, ours), theirs in zip(objective.named_parameters(), written_out.parameters()):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-5, msg=name)
+    before = SentenceEncoder.from_pretrained(tiny_bert_dir).backbone.embeddings.word_embeddings.weight
+    assert not torch.equal(encoder.backbone.embeddings.word_embeddings.weight, before)  # the step changed them
+
+
 def test_python_dash_m_train_and_inference(tiny_bert_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-m", "cse_helpers.train", "--model", tiny_bert_dir, "--train_path",
@@ -215,4 +259,4 @@ def test_without_model_and_without_hub_the_shipped_model_is_used(monkeypatch):
     assert resolve_model(None) == DEFAULT_MODEL
     assert resolve_model("some/model") == "some/model"  # an explicit --model is never replaced
     monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", lambda name, *a, **k: object())
-    assert resolve_model(None) == ONLINE_DEFAULT
+    assert resolve_model(None) == ERNIE_MODEL

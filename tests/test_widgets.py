@@ -12,12 +12,13 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cse_helpers import course, widgets  # noqa: E402
+from cse_helpers import course, plots, widgets  # noqa: E402
+from cse_helpers.constants import REPO_ROOT  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.models import DiffCSE, SentenceEncoder  # noqa: E402
 from cse_helpers.tiny import build_tiny_model  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = REPO_ROOT
 TEXTS = list(read_train_texts(os.path.join(ROOT, "data", "train.txt")))
 PAIRS = read_pairs(os.path.join(ROOT, "data", "dev.tsv"))
 
@@ -146,6 +147,16 @@ def test_playground_recomputes_when_a_slider_moves(encoder):
     assert "loss" in ui.figure.axes[0].get_title() and f"{ui.result['loss']:.4f}" in ui.readout.value
 
 
+def test_playground_figure_keeps_its_size_when_the_batch_grows(encoder):
+    ui = widgets.LossPlayground(encoder, TEXTS, method="esimcse", defaults={"batch_size": 4, "dup_rate": 0.6})
+    small = tuple(ui.figure.get_size_inches())
+    columns = [t.get_text() for t in ui.figure.axes[0].get_xticklabels()]
+    assert columns == [plots.short(v, 12) for v in ui.result["views"]]  # the repeated sentences
+    ui.sliders["batch_size"].value = 16
+    assert ui.result["probs"].shape == (16, 16)
+    assert tuple(ui.figure.get_size_inches()) == small == plots.PLAYGROUND_FIGSIZE
+
+
 def test_playground_has_the_methods_own_knobs(encoder, diffcse):
     esim = widgets.LossPlayground(encoder, TEXTS, method="esimcse", draw=False)
     assert "dup_rate" in esim.sliders and "lambda_rtd" not in esim.sliders
@@ -168,30 +179,64 @@ def fake_course(**settings):
                          model_description="", settings={**course.MODE_SETTINGS["quick"], **settings})
 
 
-def test_comparer_passes_the_slider_values_and_overlays_each_run():
-    calls = []
-
+def fake_train_fn(calls):
     def train_fn(**knobs):
         calls.append(knobs)
         k = len(calls)
         return {"log": [{"step": s, "loss": 3.0 / (s * k)} for s in (1, 2, 3)],
-                "eval": [{"step": 3, "spearman": 0.1 * k}]}
+                "eval": [{"step": s, "spearman": 0.1 * k + 0.01 * s, "spearman_ci": (0.1 * k - 0.05, 0.1 * k + 0.08)}
+                         for s in (1, 2, 3)]}
+    return train_fn
 
+
+def test_comparer_passes_the_slider_values_and_overlays_each_run():
+    calls = []
     reference = {"log": [{"step": 1, "loss": 4.0}], "eval": [{"step": 1, "spearman": 0.0}]}
-    ui = widgets.TrainingComparer(fake_course(), "esimcse", runs={"notebook run": reference}, train_fn=train_fn)
+    ui = widgets.TrainingComparer(fake_course(), "esimcse", runs={"notebook run": reference},
+                                  train_fn=fake_train_fn(calls))
     ui.sliders["dup_rate"].value = 0.6
     ui.sliders["steps"].value = 3
     ui.button.click()
     assert ui.error is None
-    assert calls[0]["dup_rate"] == pytest.approx(0.6) and calls[0]["steps"] == 3
+    assert calls[0]["dup_rate"] == pytest.approx(0.6) and calls[0]["steps"] == 3 and calls[0]["seed"] == 0
     ui.sliders["temperature"].value = 0.5
     ui.run()
     assert calls[1]["temperature"] == pytest.approx(0.5, rel=0.01)
-    assert len(ui.runs) == 3 and list(ui.runs)[1].startswith("esimcse") and "ρ 0.100" in list(ui.runs)[1]
+    names = list(ui.runs)
+    assert len(ui.runs) == 3 and names[1] == "#2 dup_rate=0.6 steps=3 seed=0"  # what differs from the defaults
+    assert names[2].startswith("#3 temperature=0.5") and names[2].endswith("seed=0")
     loss_ax, metric_ax = ui.figure.axes
-    assert len(loss_ax.lines) == 3
+    assert len(loss_ax.lines) == 3 and loss_ax.get_legend() is None  # one legend, beside the Spearman panel
     assert loss_ax.lines[2].get_ydata().tolist() == pytest.approx([1.5, 0.75, 0.5])
-    assert metric_ax.lines[2].get_ydata().tolist() == pytest.approx([0.2])
+    run3 = [line for line in metric_ax.lines if line.get_label() == names[2]][0]
+    assert run3.get_ydata().tolist() == pytest.approx([0.21, 0.22, 0.23])  # a curve, not a dot
+    assert [t.get_text() for t in metric_ax.get_legend().get_texts()] == names
+
+
+def test_comparer_status_and_run_table_follow_the_clicks():
+    calls = []
+    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=fake_train_fn(calls), draw=False,
+                                  baseline={"spearman": -0.02, "spearman_ci": (-0.1, 0.06)})
+    assert ui.status.value.startswith("No run yet") and "done" not in ui.status.value and ui.table.value == ""
+    ui.button.click()
+    assert ui.error is None and ui.status.value.startswith("Run #1 trained in")
+    assert "0.130 [0.05, 0.18]" in ui.status.value  # its final score, with the interval
+    assert ui.table.value.count("<tr>") == 2 and "0.130 [0.05, 0.18]" in ui.table.value
+    ui.sliders["seed"].value = 1
+    ui.button.click()
+    assert ui.status.value.startswith("Run #2 trained in") and ui.table.value.count("<tr>") == 3
+    assert calls[1]["seed"] == 1 and ui.table.value.count("<td style='text-align:left'>1</td>") == 1
+    # the same knobs with two seeds: one colour, so their spread reads as the noise
+    metric_ax = ui.figure.axes[1]
+    colours = {line.get_label(): line.get_color() for line in metric_ax.lines if line.get_label().startswith("#")}
+    assert len(colours) == 2 and len(set(colours.values())) == 1
+    baseline = [line for line in metric_ax.lines if line.get_linestyle() == "--"]
+    assert baseline and baseline[0].get_ydata()[0] == pytest.approx(-0.02)
+    ui.sliders["temperature"].value = 0.5
+    ui.button.click()
+    colours = {line.get_label(): line.get_color() for line in ui.figure.axes[1].lines
+               if line.get_label().startswith("#")}
+    assert len(set(colours.values())) == 2
 
 
 def test_comparer_shows_a_training_error():
@@ -208,22 +253,13 @@ def test_short_training_really_trains(model_dir, tmp_path):
     c.model, c.runs_dir = model_dir, str(tmp_path)
     c._data = {"train": TEXTS[:64], "dev": PAIRS[:40], "source": "a slice of the sample"}  # small: fast
     history = widgets.short_training(c, "simcse", temperature=0.1, learning_rate=1e-3)
-    assert [r["step"] for r in history["eval"]] == [3]
+    assert [r["step"] for r in history["eval"]] == [1, 2, 3]  # scored at least 3 times: a curve
+    assert all(len(r["spearman_ci"]) == 2 for r in history["eval"])
     assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in history["log"])
     assert -1 <= history["eval"][0]["spearman"] <= 1
 
 
-# ---- search and live curves ----------------------------------------------------------------------------
-
-def test_semantic_search_finds_the_sentence_itself_first(encoder):
-    corpus = TEXTS[:50]
-    hits = widgets.semantic_search(encoder, corpus[7], corpus, k=3)
-    assert len(hits) == 3 and hits[0][1] == corpus[7] and hits[0][0] == pytest.approx(1.0, abs=1e-5)
-    assert hits[0][0] >= hits[1][0] >= hits[2][0]
-    assert widgets.semantic_search(encoder, "  ", corpus) == []
-    with pytest.raises(ValueError, match="rows"):
-        widgets.semantic_search(encoder, "手机", corpus, corpus_embeddings=torch.zeros(3, 32))
-
+# ---- the search box and live curves ----------------------------------------------------------------------------
 
 def test_search_box_updates_when_the_query_changes(encoder):
     corpus = TEXTS[:40]
@@ -244,3 +280,58 @@ def test_live_plot_collects_records_and_redraws():
     loss_ax, metric_ax = live.figure.axes
     assert loss_ax.lines[0].get_ydata().tolist() == [3.0, 2.5]
     assert metric_ax.lines[0].get_ydata().tolist() == [0.3]
+
+
+def test_comparer_summary_weighs_the_settings_against_the_seeds():
+    finals = iter([0.10, 0.16, 0.12, 0.15])  # two settings, two seeds each: gap 0.005 < spread 0.06
+
+    def train_fn(**knobs):
+        return {"log": [{"step": 1, "loss": 1.0}], "eval": [{"step": 1, "spearman": next(finals)}]}
+
+    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
+    for temperature in (0.05, 0.5):
+        for seed in (0, 1):
+            ui.sliders["temperature"].value = temperature
+            ui.sliders["seed"].value = seed
+            ui.run()
+    text = ui.summary()
+    assert "the default knobs: final dev Spearman 0.130 (mean of 2 seeds, which differ by 0.060)" in text
+    assert "temperature=0.5: final dev Spearman 0.135" in text
+    assert text.endswith("The settings differ by 0.005; the seeds of one setting 0.060: these short runs do not "
+                         "tell the settings apart.")
+    assert widgets.TrainingComparer(fake_course(), "simcse", draw=False).summary() == "No run has been scored yet."
+
+
+def test_comparer_runs_are_scored_on_one_fixed_sample_in_quick_mode(model_dir, tmp_path, monkeypatch):
+    c = fake_course(dropout=0.1, compare_steps=2, compare_batch=8, eval_batch_size=64)
+    c.model, c.runs_dir = model_dir, str(tmp_path)
+    c._data = {"train": TEXTS[:64], "dev": PAIRS[:60], "source": "a slice of the sample"}
+    monkeypatch.setattr(widgets, "QUICK_COMPARE_PAIRS", 25)
+    sample = widgets.compare_dev_pairs(c)
+    assert len(sample) == 25 and sample == widgets.compare_dev_pairs(c)  # the same pairs every time
+    assert set(sample) <= set(PAIRS[:60]) and sample != PAIRS[:25]  # a random sample, not the file's head
+    assert widgets.compare_dev_pairs(c, n=100) == PAIRS[:60]
+    c.mode = "full"
+    assert widgets.compare_dev_pairs(c) == PAIRS[:60]  # full mode: every pair
+    c.mode = "quick"
+    ui = widgets.TrainingComparer(c, "simcse", baseline=True, draw=False)
+    assert ui.dev_pairs == sample and ui.baseline["n_pairs"] == 25  # the untrained model, on the same pairs
+    ui.run()
+    assert ui.error is None and [r["n_pairs"] for r in ui.runs[list(ui.runs)[0]]["eval"]] == [25, 25]
+
+
+def test_comparer_summary_counts_the_dev_sets_noise_too():
+    finals = iter([(0.30, 0.1), (0.301, 0.1), (0.33, 0.1)])  # seeds agree, but every interval is +-0.1 wide
+
+    def train_fn(**knobs):
+        value, half = next(finals)
+        return {"log": [{"step": 1, "loss": 1.0}],
+                "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - half, value + half)}]}
+
+    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
+    for temperature, seed in ((0.05, 0), (0.05, 1), (0.5, 0)):
+        ui.sliders["temperature"].value = temperature
+        ui.sliders["seed"].value = seed
+        ui.run()
+    assert ui.summary().endswith("The settings differ by 0.030; the seeds of one setting 0.001, each run's 95% "
+                                 "interval ±0.100: these short runs do not tell the settings apart.")

@@ -1,0 +1,164 @@
+"""Quick-mode recipe sweep: which settings make the lesson visible on the sample, on a CPU.
+
+For every combination of the ``--grid`` values (on top of the course's quick-mode settings), train
+each ``--methods`` for each ``--seeds`` from ``--model`` on ``data/train.txt`` and score it on
+``data/dev.tsv``. Beside the Spearman it prints what the notebooks rely on:
+
+* the gain over the untrained encoder with a paired bootstrap 95% interval (the same dev pairs
+  resampled for both models, so the interval is the noise of the *difference*);
+* the Spearman per ``group`` of the dev pairs;
+* the tutorial's pair (蛋黄吃多了有什么坏处: paraphrase 蛋黄可以多吃吗 against near miss
+  吃鸡蛋白过多有什么坏处) and how many of semantic search's top 3 for the tutorial's question are
+  about eggs;
+* the wall time per run (the notebooks must stay under 3 minutes each on 2 cores).
+
+    python benchmarks/sweep_quick.py --grid learning_rate=1e-4,3e-4 dropout=0.1,0.3 --seeds 0 1
+
+A script that prints figures (and writes ``--out`` JSON), not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from cse_helpers.constants import DATA_DIR, DEFAULT_MODEL  # noqa: E402
+from cse_helpers.course import MATCHING_EXAMPLES, MODE_SETTINGS  # noqa: E402
+from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard  # noqa: E402
+from cse_helpers.models import SentenceEncoder  # noqa: E402
+from cse_helpers.train import train  # noqa: E402
+
+TRAIN_KEYS = ("batch_size", "max_seq_len", "dropout", "learning_rate", "max_steps")
+QUESTION = MATCHING_EXAMPLES[0][0]  # 蛋黄吃多了有什么坏处
+ON_TOPIC = ("蛋", "鸡")  # a search hit about eggs
+
+
+def cosines(encoder, pairs) -> np.ndarray:
+    """Cosine of each pair's embeddings (eval mode)."""
+    texts = list(dict.fromkeys([p[0] for p in pairs] + [p[1] for p in pairs]))
+    z = encoder.encode(texts, batch_size=128, normalize=True)  # (S, H)
+    index = {t: i for i, t in enumerate(texts)}
+    za = z[[index[p[0]] for p in pairs]]
+    zb = z[[index[p[1]] for p in pairs]]
+    return (za * zb).sum(1).numpy().astype(np.float64)
+
+
+def probes(encoder, train_texts) -> dict:
+    """The tutorial's pair and semantic search's top 3 for the tutorial's question."""
+    near, para = cosines(encoder, [(a, b) for a, b, _ in MATCHING_EXAMPLES])
+    corpus = [t for t in dict.fromkeys(train_texts) if t != QUESTION]
+    z = encoder.encode([QUESTION] + corpus, batch_size=128, normalize=True)
+    top = torch.topk(z[1:] @ z[0], 3).indices.tolist()
+    hits = [corpus[i] for i in top]
+    return {"paraphrase_cos": float(para), "near_miss_cos": float(near), "paraphrase_wins": bool(para > near),
+            "top3": hits, "top3_on_topic": sum(any(c in h for c in ON_TOPIC) for h in hits)}
+
+
+def evaluate(encoder, pairs, labels, groups) -> tuple[dict, np.ndarray]:
+    scores = cosines(encoder, pairs)
+    out = {"spearman": float(spearmanr(scores, labels)[0])}
+    for g in sorted(set(groups)):
+        # within one group the labels are constant: report the mean cosine instead
+        out[f"cos_{g}"] = float(scores[groups == g].mean())
+    return out, scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--train_path", default=os.path.join(DATA_DIR, "train.txt"))
+    parser.add_argument("--dev_path", default=os.path.join(DATA_DIR, "dev.tsv"))
+    parser.add_argument("--methods", nargs="+", default=["simcse"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--grid", nargs="*", default=[],
+                        help="NAME=V1,V2 entries (any train() argument: learning_rate, dropout, batch_size, "
+                             "max_steps, pooler, temperature, ...), on top of the quick-mode settings")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--out", default=os.path.join("runs", "sweep_quick.json"))
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    base = {k: MODE_SETTINGS["quick"][k] for k in TRAIN_KEYS}
+    grid = {}
+    for entry in args.grid:
+        name, _, values = entry.partition("=")
+        grid[name] = [_parse(v) for v in values.split(",")]
+    texts = list(read_train_texts(args.train_path))
+    pairs = read_pairs(args.dev_path, with_groups=True)
+    labels = np.array([p[2] for p in pairs], dtype=float)
+    groups = np.array([p[3] or "all" for p in pairs])
+    jaccard = float(spearmanr(character_jaccard(pairs), labels)[0])
+    print(f"model {args.model}; {len(texts)} training sentences; {len(pairs)} dev pairs; "
+          f"character-Jaccard Spearman {jaccard:.3f}; base settings {base}", flush=True)
+
+    untrained = SentenceEncoder.from_pretrained(args.model).eval()
+    u_metrics, u_scores = evaluate(untrained, pairs, labels, groups)
+    u_probes = probes(untrained, texts)
+    print(f"untrained: {u_metrics} {u_probes}", flush=True)
+    runs = []
+    for combo in itertools.product(*grid.values()) if grid else [()]:
+        settings = {**base, **dict(zip(grid, combo))}
+        for method in args.methods:
+            for seed in args.seeds:
+                t0 = time.perf_counter()
+                with tempfile.TemporaryDirectory() as save_dir:
+                    result = train(model=args.model, method=method, train_texts=texts, save_dir=save_dir,
+                                   seed=seed, logging_steps=max(1, settings["max_steps"] // 4), progress_bar=False,
+                                   **settings)
+                seconds = time.perf_counter() - t0
+                encoder = result.encoder.eval()
+                metrics, scores = evaluate(encoder, pairs, labels, groups)
+                low, high = bootstrap_spearman_difference(u_scores, scores, labels)
+                run = {"method": method, "seed": seed, "settings": settings, "seconds": seconds, **metrics,
+                       "gain": metrics["spearman"] - u_metrics["spearman"], "gain_ci": [low, high],
+                       **probes(encoder, texts), "final_loss": result.history["log"][-1]["loss"]}
+                runs.append(run)
+                print(f"{method} seed {seed} {dict(zip(grid, combo))}: spearman {run['spearman']:.3f} "
+                      f"(gain {run['gain']:+.3f} [{low:+.3f}, {high:+.3f}]), loss {run['final_loss']:.3f}, "
+                      f"paraphrase {run['paraphrase_cos']:.3f} vs near miss {run['near_miss_cos']:.3f}, "
+                      f"top3 on topic {run['top3_on_topic']}/3, {seconds:.0f} s", flush=True)
+    print()
+    print("| settings | method | Spearman (mean over seeds) | gain [paired 95% CI, worst seed] | paraphrase wins | "
+          "top-3 on topic | s/run |")
+    print("|---|---|---|---|---|---|---|")
+    for key, group in itertools.groupby(runs, key=lambda r: (json.dumps(r["settings"], sort_keys=True), r["method"])):
+        group = list(group)
+        changed = {k: v for k, v in json.loads(key[0]).items() if k in grid}
+        worst = min(group, key=lambda r: r["gain_ci"][0])
+        print(f"| {changed or 'quick defaults'} | {key[1]} | {statistics.fmean(r['spearman'] for r in group):.3f} | "
+              f"{statistics.fmean(r['gain'] for r in group):+.3f} [{worst['gain_ci'][0]:+.3f}, "
+              f"{worst['gain_ci'][1]:+.3f}] | {sum(r['paraphrase_wins'] for r in group)}/{len(group)} | "
+              f"{statistics.fmean(r['top3_on_topic'] for r in group):.1f}/3 | "
+              f"{statistics.fmean(r['seconds'] for r in group):.0f} |")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w", encoding="utf-8") as f:
+        json.dump({"args": vars(args), "untrained": {**u_metrics, **u_probes}, "jaccard_spearman": jaccard,
+                   "runs": runs}, f, indent=1, ensure_ascii=False)
+    return 0
+
+
+def _parse(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
