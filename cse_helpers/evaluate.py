@@ -125,7 +125,11 @@ def bootstrap_spearman(scores, labels, n_resamples: int = BOOTSTRAP_RESAMPLES, s
         return (float("nan"), float("nan"))
     rng = np.random.default_rng(seed)
     index = rng.integers(0, n, size=(n_resamples, n))  # (R, N): row i = the pairs of resample i
-    values = spearman_rows(scores[index], labels[index])  # (R,)
+    return percentile_interval(spearman_rows(scores[index], labels[index]), confidence)  # over (R,) values
+
+
+def percentile_interval(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The central ``confidence`` interval (low, high) of the finite bootstrap ``values``; (NaN, NaN) if none."""
     values = values[np.isfinite(values)]
     if not len(values):
         return (float("nan"), float("nan"))
@@ -150,12 +154,7 @@ def bootstrap_spearman_difference(scores_a, scores_b, labels, n_resamples: int =
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(labels), size=(n_resamples, len(labels)))  # (R, N)
     diffs = spearman_rows(scores_b[index], labels[index]) - spearman_rows(scores_a[index], labels[index])  # (R,)
-    diffs = diffs[np.isfinite(diffs)]
-    if not len(diffs):
-        return (float("nan"), float("nan"))
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return (float(low), float(high))
+    return percentile_interval(diffs, confidence)
 
 
 def _spearman(scores: np.ndarray, labels: np.ndarray) -> float:

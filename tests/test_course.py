@@ -277,3 +277,18 @@ def test_random_pair_cosines_and_repetition_cosines(quick_course):
     tokens = lambda text: len(encoder.body_ids([text])[0])  # noqa: E731
     assert all(tokens(copy) == tokens(text) + k for copy, text, k in zip(rep["copies"], rep["texts"], rep["added"]))
     assert np.all(rep["cosines"] <= 1 + 1e-5)
+
+
+def test_playground_texts_are_look_alike_questions(quick_course):
+    """The playgrounds' batch: both sides of the near-miss pairs, so the loss does not start at 0."""
+    from cse_helpers.evaluate import character_jaccard
+
+    texts = quick_course.playground_texts
+    near = [(a, b) for (a, b, _), g in zip(quick_course.dev_pairs, quick_course.dev_groups) if g == "near_miss"]
+    assert texts[:4] == [near[0][0], near[0][1], near[1][0], near[1][1]]
+    assert len(texts) == len(set(texts)) >= 16
+    # without groups (LCQMC): the negative pairs that share the most characters come first
+    quick_course._data = {**quick_course.load_data(), "dev_groups": None}
+    texts = quick_course.playground_texts
+    first = next(p for p in quick_course.dev_pairs if p[2] == 0 and {p[0], p[1]} == {texts[0], texts[1]})
+    assert character_jaccard([first])[0] == max(character_jaccard([p for p in quick_course.dev_pairs if p[2] == 0]))
