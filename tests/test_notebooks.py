@@ -89,8 +89,8 @@ def runs_dir(tmp_path_factory):
 def test_notebook_runs_in_quick_mode(name, runs_dir, monkeypatch):
     monkeypatch.setenv("CSE_QUICK", "1")
     monkeypatch.setenv("CSE_RUNS_DIR", runs_dir)  # shared by the notebooks of this session, in order
-    # The longest quick-mode cell (DiffCSE's 80 training steps with its evaluations) takes about 60 s on
-    # 2 idle cores; one still running after 150 s is interrupted, so a hang fails with the line it hung on
+    # The longest quick-mode cell (DiffCSE's 80 training steps with its evaluations) took 47 s on 2 idle
+    # cores; one still running after 150 s is interrupted, so a hang fails with the line it hung on
     # instead of using up the notebook's whole budget.
     cell_timeout = int(os.environ.get("NOTEBOOK_CELL_TIMEOUT", "150"))
     seconds = execute_notebook(os.path.join(NOTEBOOK_DIR, name), os.path.join(NOTEBOOK_DIR, "executed", name),
