@@ -39,9 +39,7 @@ credited to every loop, so padding counts as waste.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
-import gc
 import json
 import logging
 import os
@@ -50,7 +48,6 @@ import random
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -64,6 +61,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere without installin
 from cse_helpers import augment  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.losses import info_nce  # noqa: E402
+from cse_helpers.memory import PeakMemory  # noqa: E402
 from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.runtime import pick_device, pick_precision  # noqa: E402
 from cse_helpers.train import METHODS, TrainingArguments, build_objective, train  # noqa: E402
@@ -130,60 +128,6 @@ def build_model(config: str | dict, texts, out_dir: str, seed: int = 0) -> str:
 
     sizes = CONFIGS[config] if isinstance(config, str) else config
     return build_tiny_model(out_dir, texts, seed=seed, max_position_embeddings=512, **sizes)
-
-
-class PeakMemory:
-    """Peak memory while the block runs: CUDA max_memory_allocated, or the process RSS (sampled)."""
-
-    def __init__(self, device: torch.device, interval: float = 0.02):
-        self.device, self.interval = device, interval
-        self.peak_mib = self.start_mib = float("nan")
-
-    @staticmethod
-    def rss_mib() -> float:
-        try:
-            with open("/proc/self/statm") as f:
-                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-        except (OSError, ValueError):  # not Linux: the high-water mark since the process started
-            import resource
-            scale = 1 if sys.platform == "darwin" else 1024
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
-
-    @staticmethod
-    def release_freed_memory() -> None:
-        """Give memory that earlier loops freed back to the OS, so each loop's increase is its own."""
-        gc.collect()
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc keeps freed heap pages otherwise
-        except (OSError, AttributeError):
-            pass
-
-    def __enter__(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.start_mib = torch.cuda.memory_allocated(self.device) / 2**20
-            return self
-        self.release_freed_memory()
-        self.start_mib = self.peak_mib = self.rss_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak_mib = max(self.peak_mib, self.rss_mib())
-
-    def __exit__(self, *exc):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-            self.peak_mib = torch.cuda.max_memory_allocated(self.device) / 2**20
-        else:
-            self._stop.set()
-            self._thread.join()
-            self.peak_mib = max(self.peak_mib, self.rss_mib())
-        return False
 
 
 def _sync(device: torch.device) -> None:

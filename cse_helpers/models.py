@@ -408,11 +408,28 @@ class SentenceEncoder(nn.Module):
 # Objectives
 # ------------------------------------------------------------------------------------------------
 
-class Objective(nn.Module):
-    """What the training loop asks of every objective, besides ``forward(batch) -> {"loss": ..., parts}``.
+def split_views(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(2N, H) rows a1 a2 b1 b2 ... -> ``z1`` (N, H) the first views, ``z2`` (N, H) the second views."""
+    z = z.view(-1, 2, z.size(-1))  # (N, 2, H)
+    return z[:, 0], z[:, 1]
 
-    Each hook has a default that does nothing; an objective with state of its own (ESimCSE's queue,
-    DiffCSE's frozen generator and its random masks) overrides the ones it needs. So the loop
+
+class Objective(nn.Module):
+    """What the training loop asks of every objective: the loss of a batch, in parts.
+
+    A batch holds 2N rows a1 a2 b1 b2 ... (two views of N sentences). The loss has two kinds of parts:
+
+    - the *contrastive* part (:meth:`contrastive_loss`) compares every embedding with every other
+      one, so it needs the embeddings of the whole batch (:meth:`embed`) at once;
+    - a *local* part (:meth:`local_loss`, DiffCSE's replaced-token detection) that each sentence
+      computes on its own.
+
+    ``forward(batch)`` puts them together for a batch that fits in memory. Keeping them apart lets
+    ``cse_helpers.grad_cache`` compute the same loss from embeddings made a few rows at a time, or on
+    several processes (``cse_helpers.distributed``): more negatives than one forward pass holds.
+
+    Each other hook has a default that does nothing; an objective with state of its own (ESimCSE's
+    queue, DiffCSE's frozen generator and its random masks) overrides the ones it needs. So the loop
     (``cse_helpers.train``) and the checkpoints (``cse_helpers.checkpoint``) never ask which method runs.
     """
 
@@ -440,6 +457,44 @@ class Objective(nn.Module):
         self.to(device)
         self.train()
         return self
+
+    # ---- the loss, in parts ---------------------------------------------------------------------------
+    def embed(self, batch: dict) -> torch.Tensor:
+        """(2N, L) rows a1 a2 b1 b2 ... -> (2N, H) embeddings (train mode: dropout on)."""
+        return self.encoder(batch["input_ids"], batch["attention_mask"])
+
+    def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """The loss that compares the whole batch: ``z1``, ``z2`` (B, H) -> a scalar."""
+        raise NotImplementedError
+
+    def local_terms(self, batch: dict) -> torch.Tensor | None:
+        """How many terms :meth:`local_loss` averages over in these rows (None: there is no local loss)."""
+        return None
+
+    def local_loss(self, z1: torch.Tensor, batch: dict, terms: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The part of the loss each sentence computes alone, from its first-view embedding ``z1`` (n, H)
+        and its rows of ``batch`` (2n, L); ``terms``: the count of :meth:`local_terms` in the *whole*
+        batch, so that the parts of a batch cut in pieces add up to the mean over the batch.
+
+        Returns ``{"loss": what is added to the contrastive loss, name: each part, detached}``."""
+        raise NotImplementedError
+
+    def after_loss(self, batch: dict, gather: Callable[[torch.Tensor], torch.Tensor] = lambda z: z) -> None:
+        """What happens once the loss of ``batch`` is known (ESimCSE: enqueue its sentences). ``gather``
+        turns this process's rows into the global batch's (several processes; else it is the identity)."""
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The loss of a batch in one forward pass: ``{"loss": what is minimised, "contrastive": ..., parts}``
+        (the parts detached, for the log)."""
+        z1, z2 = split_views(self.embed(batch))  # (B, H) each
+        contrastive = self.contrastive_loss(z1, z2)
+        out = {"loss": contrastive, "contrastive": contrastive.detach()}
+        terms = self.local_terms(batch)
+        if terms is not None:
+            local = self.local_loss(z1, batch, terms)
+            out = {**out, **local, "loss": contrastive + local["loss"]}
+        self.after_loss(batch)
+        return out
 
     # ---- after each optimizer step -----------------------------------------------------------------
     def after_optimizer_step(self) -> None:
@@ -476,19 +531,8 @@ class SimCSE(Objective):
     def from_args(cls, args, encoder: SentenceEncoder) -> SimCSE:
         return cls(encoder, args.temperature, args.margin)
 
-    def embed_views(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        z = self.encoder(batch["input_ids"], batch["attention_mask"])  # (2B, H)
-        z = z.view(-1, 2, z.size(-1))  # (B, 2, H): [:, 0] first view, [:, 1] second view
-        return z[:, 0], z[:, 1]
-
     def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         return info_nce(z1, z2, temperature=self.temperature, margin=self.margin)
-
-    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
-        """``loss`` (what is minimised) and, detached, each part of it that the loop logs."""
-        z1, z2 = self.embed_views(batch)  # (B, H) each
-        loss = self.contrastive_loss(z1, z2)
-        return {"loss": loss, "contrastive": loss.detach()}
 
 
 class MomentumEncoder(nn.Module):
@@ -566,15 +610,16 @@ class ESimCSE(SimCSE):
     def from_args(cls, args, encoder: SentenceEncoder) -> ESimCSE:
         return cls(encoder, args.temperature, args.margin, args.queue_size, args.momentum)
 
-    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
-        z1, z2 = self.embed_views(batch)  # (B, H) each
+    def contrastive_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
         queue = self.queue.embeddings if len(self.queue) else None  # (Q, H)
-        loss = info_nce(z1, z2, temperature=self.temperature, margin=self.margin, queue=queue)
+        return info_nce(z1, z2, temperature=self.temperature, margin=self.margin, queue=queue)
+
+    def after_loss(self, batch: dict, gather: Callable[[torch.Tensor], torch.Tensor] = lambda z: z) -> None:
+        """Enqueue the momentum encoder's embeddings of this batch's sentences (of every process's share)."""
         originals = slice(0, None, 2)  # rows a1 b1 c1 ...: the sentences without repetition
         negatives = self.momentum_encoder(batch["input_ids"][originals], batch["attention_mask"][originals],
-                                          apply_head=self.encoder.head is not None)  # (B, H)
-        self.queue.enqueue(negatives)
-        return {"loss": loss, "contrastive": loss.detach()}
+                                          apply_head=self.encoder.head is not None)  # (n, H)
+        self.queue.enqueue(gather(negatives))  # (B, H): the same queue on every process
 
     def after_optimizer_step(self) -> None:
         self.momentum_encoder.update(self.encoder)
@@ -714,7 +759,7 @@ class DiffCSE(SimCSE):
         ``rtd_labels`` is 1 where the edited token differs from the original, 0 where it is the same,
         and -100 (ignored) on padding and special tokens.
         """
-        maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
+        maskable = self.maskable(input_ids, attention_mask)
         masked_ids, selected = mask_tokens(input_ids, maskable, self.encoder.tokenizer.mask_token_id,
                                            len(self.encoder.tokenizer), self.mask_ratio,
                                            self.mask_generator(input_ids.device))
@@ -724,24 +769,34 @@ class DiffCSE(SimCSE):
         labels = (edited != input_ids).long().masked_fill(~maskable, IGNORE_INDEX)
         return edited, labels, maskable
 
-    def rtd_loss(self, z1: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-                 ) -> torch.Tensor:
+    def maskable(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(N, L) True on the real tokens: not padding, not [CLS]/[SEP]/... (the RTD loss is over these)."""
+        return attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
+
+    def rtd_loss(self, z1: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 terms: torch.Tensor | None = None) -> torch.Tensor:
+        """The replaced-token-detection loss of sentences ``input_ids`` (n, L) with embeddings ``z1`` (n, H):
+        the sum over their real tokens divided by ``terms`` (default: their count, i.e. the mean)."""
         edited, labels, _ = self.replace_tokens(input_ids, attention_mask)
-        embeds = self.discriminator.get_input_embeddings()(edited)  # (B, L, H)
+        embeds = self.discriminator.get_input_embeddings()(edited)  # (n, L, H)
         embeds = torch.cat([z1.unsqueeze(1).to(embeds.dtype), embeds[:, 1:]], dim=1)  # [CLS] slot <- z1
         hidden = self.discriminator(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
-        logits = self.rtd_head(hidden)  # (B, L, 2)
+        logits = self.rtd_head(hidden)  # (n, L, 2)
         total = F.cross_entropy(logits.float().view(-1, 2), labels.view(-1), ignore_index=IGNORE_INDEX,
                                 reduction="sum")
-        # the mean over real tokens; 0 (not 0/0 = NaN) for a batch without any, e.g. all emoji or [CLS][SEP]
-        return total / (labels != IGNORE_INDEX).sum().clamp(min=1)
+        if terms is None:
+            terms = (labels != IGNORE_INDEX).sum()
+        # 0 (not 0/0 = NaN) for a batch without real tokens, e.g. all emoji or [CLS][SEP]
+        return total / terms.clamp(min=1)
 
-    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
-        z1, z2 = self.embed_views(batch)  # (B, H) each
-        contrastive = self.contrastive_loss(z1, z2)
+    def local_terms(self, batch: dict) -> torch.Tensor:
         originals = slice(0, None, 2)  # the first view of each sentence
-        rtd = self.rtd_loss(z1, batch["input_ids"][originals], batch["attention_mask"][originals])
-        return {"loss": contrastive + self.lambda_rtd * rtd, "contrastive": contrastive.detach(), "rtd": rtd.detach()}
+        return self.maskable(batch["input_ids"][originals], batch["attention_mask"][originals]).sum()
+
+    def local_loss(self, z1: torch.Tensor, batch: dict, terms: torch.Tensor) -> dict[str, torch.Tensor]:
+        originals = slice(0, None, 2)
+        rtd = self.rtd_loss(z1, batch["input_ids"][originals], batch["attention_mask"][originals], terms)
+        return {"loss": self.lambda_rtd * rtd, "rtd": rtd.detach()}
 
 
 def load_generator(name_or_path: str, encoder: SentenceEncoder) -> nn.Module:

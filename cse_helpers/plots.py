@@ -310,6 +310,42 @@ def plot_queue_fill(sizes: Sequence[int], capacity: int, ax=None):
     return fig
 
 
+def plot_batch_study(rows: Sequence[Mapping], baseline: Mapping | None = None, mini_batch_size: int | None = None):
+    """The batch-size study (:func:`cse_helpers.batch_study.batch_size_study`): dev Spearman with its
+    interval per batch size (left), and the memory of a step with and without gradient caching (right)."""
+    sizes = [r["batch_size"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    spearman = np.array([r["spearman"] for r in rows])
+    low, high = np.array([r["spearman_ci"] for r in rows]).T
+    left.errorbar(sizes, spearman, yerr=[spearman - low, high - spearman], marker="o", capsize=4,
+                  label="trained, 95% bootstrap interval")
+    if baseline is not None:
+        draw_baseline(left, baseline)
+    left.set_xscale("log", base=2)
+    left.set_xticks(sizes, [str(b) for b in sizes])
+    left.set_xlabel("batch size B (sentences per loss)")
+    left.set_ylabel("dev Spearman")
+    left.set_title(f"the same {rows[0]['sentences_seen'] // sizes[0]} steps at each B")
+    keep_min_span(left)
+    left.legend(fontsize=8)
+    plain = [r["peak_mib_plain"] for r in rows]
+    cached = [r["peak_mib_cached"] for r in rows]
+    x = np.arange(len(rows))
+    right.bar(x - 0.2, [m if m is not None else 0 for m in plain], 0.4, label="whole batch at once")
+    right.bar(x + 0.2, cached, 0.4, label=f"gradient caching, M={mini_batch_size}" if mini_batch_size else
+              "gradient caching")
+    for i, m in enumerate(plain):
+        if m is None:
+            right.text(i - 0.2, 0, "does not fit", rotation=90, ha="center", va="bottom", fontsize=8)
+    right.set_xticks(x, [str(b) for b in sizes])
+    right.set_xlabel("batch size B")
+    right.set_ylabel("peak memory of a 2-step run (MiB)")
+    right.set_title("memory: the whole batch vs. M sentences at a time")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def plot_alignment_uniformity(points: Mapping[str, Mapping[str, float]], ax=None,
                               arrows: Sequence[tuple[str, str]] = ()):
     """Alignment (x) against uniformity (y), one point per model (lower-left is better).

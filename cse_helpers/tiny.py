@@ -50,8 +50,9 @@ def save_char_tokenizer(vocab: list[str], out_dir: str):
 
 def tiny_config(model_type: str = "bert", vocab_size: int = 100, hidden_size: int = 64,
                 num_hidden_layers: int = 2, num_attention_heads: int = 2,
-                intermediate_size: int | None = None, max_position_embeddings: int = 128):
-    """A small BERT or ERNIE config (the architecture of ``nghuyong/ernie-3.0-base-zh`` is ERNIE)."""
+                intermediate_size: int | None = None, max_position_embeddings: int = 128, **other):
+    """A small BERT or ERNIE config (the architecture of ``nghuyong/ernie-3.0-base-zh`` is ERNIE);
+    ``other``: any other field of the config (``hidden_dropout_prob=0.0``, ...)."""
     from transformers import BertConfig, ErnieConfig
 
     config_class = {"bert": BertConfig, "ernie": ErnieConfig}.get(model_type)
@@ -64,6 +65,7 @@ def tiny_config(model_type: str = "bert", vocab_size: int = 100, hidden_size: in
         num_attention_heads=num_attention_heads,
         intermediate_size=intermediate_size or 4 * hidden_size,
         max_position_embeddings=max_position_embeddings,
+        **other,
     )
 
 

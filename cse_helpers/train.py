@@ -8,9 +8,15 @@ What one step does (the same for every method):
 1. take B sentences (identical sentences inside the batch are removed first: they would be each
    other's false negatives), build two views of each (ESimCSE: words repeated in the second view),
    pad the 2B rows together to the longest one (dynamic padding);
-2. one forward pass of the 2B rows in train mode (dropout on: that is SimCSE's augmentation);
-3. the objective's loss (InfoNCE; + lambda * RTD for DiffCSE), backward, gradient clipping, AdamW,
-   linear warmup/decay; ESimCSE then updates its momentum encoder.
+2. one forward pass of the 2B rows in train mode (dropout on: that is SimCSE's augmentation) and the
+   objective's loss (InfoNCE; + lambda * RTD for DiffCSE), then backward -- or, with
+   ``--mini_batch_size M``, the same loss and gradient from M sentences at a time (gradient caching,
+   ``cse_helpers.grad_cache``);
+3. gradient clipping, AdamW, linear warmup/decay; ESimCSE then updates its momentum encoder.
+
+Under ``torchrun`` (``cse_helpers.distributed``) the B sentences are the global batch: each process
+encodes its share, the embeddings are gathered so the loss is the whole batch's, and the processes'
+shares of the gradient are added up before step 3; only rank 0 logs, evaluates and saves.
 
 :class:`Trainer` runs them: ``fit`` (the whole run) -> ``epoch`` (one pass over the data) -> ``step``
 (the three steps above, on B tokenized sentences). What differs between the methods is in their
@@ -63,7 +69,9 @@ from .checkpoint import (
 )
 from .constants import METHODS
 from .data import DataFormatError, read_pairs, read_train_texts
+from .distributed import Ranks, launched_by_torchrun
 from .evaluate import evaluate_pairs, is_better
+from .grad_cache import forward_backward
 from .models import (
     POOLERS,
     PROJECTORS,
@@ -91,6 +99,8 @@ RUN_DEFINING = ("model", "method", "pooler", "mlp_only_train", "projector", "lea
                 "momentum", "generator", "mask_ratio", "lambda_rtd", "seed")
 #: The settings that take one of a few values (the command line offers the first four as choices; a wrong
 #: --metric gets the message of :meth:`TrainingArguments.validate`).
+#: Where a training state of several processes keeps the random generators of ranks 1, 2, ...
+OTHER_RANKS_RNG = "other_ranks"
 CHOICES = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS, "metric": METRICS}
 
 
@@ -135,7 +145,11 @@ class TrainingArguments:
     dropout: float | None = setting(None, "the encoder's hidden and attention dropout, SimCSE's augmentation; "
                                           "default: the model's own (0.1 for BERT/ERNIE); the tutorial used 0.3")
     batch_size: int = setting(64, "sentences per batch (B); each is encoded twice (2B rows), and the other "
-                                  "sentences of the batch are its negatives")
+                                  "sentences of the batch are its negatives. Under torchrun: the global batch, "
+                                  "split over the processes")
+    mini_batch_size: int = setting(0, "> 0: gradient caching; the batch is encoded this many sentences at a time "
+                                      "and the loss is still the whole batch's, so memory grows with this number, "
+                                      "not with --batch_size (about 1.3x the time)")
     max_seq_len: int = setting(64, "tokens per row at most, special tokens included; longer sentences are cut")
     num_train_epochs: int = setting(1, "passes over the training sentences (unless --max_steps is given)")
     max_steps: int = setting(-1, "> 0: stop after that many optimizer steps, whatever --num_train_epochs says")
@@ -191,7 +205,7 @@ class TrainingArguments:
         for name in ("logging_steps", "valid_steps", "num_train_epochs", "eval_batch_size", "save_total_limit"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}={getattr(self, name)}: it must be >= 1.")
-        for name, low in (("save_steps", 0), ("queue_size", 0), ("max_seq_len", 3)):
+        for name, low in (("save_steps", 0), ("queue_size", 0), ("max_seq_len", 3), ("mini_batch_size", 0)):
             if getattr(self, name) < low:
                 raise ValueError(f"{name}={getattr(self, name)}: it must be >= {low}.")
         # name: (lowest, highest, lowest allowed, highest allowed, what the papers use)
@@ -277,19 +291,23 @@ class ViewBuilder:
         first = augment.word_repetition(body, self.dup_rate, self.rng) if self.repeat_both_views else body
         return first, second
 
+    def rows(self, bodies: Sequence[list[int]]) -> list[list[int]]:
+        """The 2B rows a1 a2 b1 b2 ... as token-id lists (no special tokens yet)."""
+        return [row for body in bodies for row in self.views(body)]
+
     def __call__(self, bodies: Sequence[list[int]]) -> dict[str, torch.Tensor]:
-        rows = [row for body in bodies for row in self.views(body)]  # 2B rows, interleaved
-        return self.encoder.pad(rows, self.max_seq_len)  # input_ids, attention_mask: (2B, L)
+        return self.encoder.pad(self.rows(bodies), self.max_seq_len)  # input_ids, attention_mask: (2B, L)
 
 
-def batch_indices(keys: Sequence, batch_size: int, generator: torch.Generator):
+def batch_indices(keys: Sequence, batch_size: int, generator: torch.Generator, min_size: int = 2):
     """One epoch of shuffled batches as index lists, identical sentences removed per batch.
 
     ``keys[i]`` says which sentences are identical (the sentences themselves, or their token ids:
     two texts that tokenize alike are the same row to the model). Returns the batches and the
-    number of duplicates removed. The last batch may be smaller. A batch left with fewer than 2
-    distinct sentences joins the previous batch, or, at the start of the epoch, the next one; so
-    with at least 2 distinct keys there is always a batch.
+    number of duplicates removed. The last batch may be smaller. A batch left with fewer than
+    ``min_size`` distinct sentences (2, or one per process when there are more than 2 processes)
+    joins the previous batch, or, at the start of the epoch, the next one; so with at least
+    ``min_size`` distinct keys there is always a batch.
     """
     order = torch.randperm(len(keys), generator=generator).tolist()
     batches, removed, carried = [], 0, []
@@ -302,7 +320,7 @@ def batch_indices(keys: Sequence, batch_size: int, generator: torch.Generator):
                 seen.add(keys[i])
                 batch.append(i)
         carried = []
-        if len(batch) >= 2:
+        if len(batch) >= min_size:
             batches.append(batch)
         elif batches:
             last = {keys[j] for j in batches[-1]}
@@ -361,6 +379,10 @@ def _differences(saved: dict, args: TrainingArguments, data: dict) -> list[str]:
         there = saved.get("data", {}).get(name, data[name])
         if there != data[name]:
             found.append(f"{flag} ({there} there, {data[name]} here: N sentences or pairs:hash)")
+    there = saved.get("data", {}).get("processes", 1)
+    if there != data.get("processes", 1):
+        found.append(f"the number of processes ({there} there, {data['processes']} here: resume with torchrun "
+                     f"--nproc_per_node {there}, or without torchrun for 1)")
     return found
 
 
@@ -564,12 +586,17 @@ class Trainer:
 
     ``bodies``: the training sentences as token ids without special tokens (``encoder.body_ids``);
     ``keys[i]`` says which of them are identical (default: identical token ids).
+
+    ``ranks``: this process's place among several (``torchrun``; :mod:`cse_helpers.distributed`). Every
+    process draws the same batches; each encodes its share of a batch; the loss is the global
+    batch's. Only rank 0 logs, evaluates and saves; the others wait for it.
     """
 
     def __init__(self, args: TrainingArguments, objective: Objective, bodies: Sequence[list[int]],
                  keys: Sequence | None = None, *, dev_pairs: Sequence[tuple] | None = None,
                  data: dict | None = None, truncated: int = 0, on_log: Callable[[dict], None] | None = None,
-                 on_evaluate: Callable[[dict], None] | None = None):
+                 on_evaluate: Callable[[dict], None] | None = None, ranks: Ranks | None = None):
+        self.ranks = ranks or Ranks()
         self.args, self.objective, self.encoder = args, objective, objective.encoder
         self.device = self.encoder.device
         self.precision = pick_precision(self.device, args.precision)
@@ -581,7 +608,9 @@ class Trainer:
                                  args.repeat_both_views, args.seed)
         self.shuffle = torch.Generator().manual_seed(args.seed)
         self.epoch_start_shuffle = self.shuffle.get_state()  # the order of the current epoch is drawn from it
-        steps_per_epoch = len(batch_indices(self.keys, args.batch_size, torch.Generator().manual_seed(args.seed))[0])
+        self.min_batch = max(2, self.ranks.world_size)  # each process needs a sentence of every batch
+        steps_per_epoch = len(batch_indices(self.keys, args.batch_size, torch.Generator().manual_seed(args.seed),
+                                            self.min_batch)[0])
         self.total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
         self._build_optimizer()
         self.state, self.history = LoopState(), History()
@@ -604,11 +633,17 @@ class Trainer:
     # ---- the three levels -------------------------------------------------------------------------
     def step(self, bodies: Sequence[list[int]]) -> dict[str, torch.Tensor]:
         """One training step on B tokenized sentences; returns the objective's output (the loss and its parts)."""
-        batch = to_device(self.views(bodies), self.device)  # 1. two views of each sentence: 2B rows, padded
+        rows = self.views.rows(bodies)  # 1. two views of each sentence: 2B rows (the same on every process)
+        share = self.ranks.shard(len(bodies))  # this process's sentences (all of them for a single process)
+        batch = to_device(self.encoder.pad(rows[2 * share.start: 2 * share.stop], self.args.max_seq_len),
+                          self.device)  # (2n, L), padded to its longest row
         try:
-            with autocast(self.device, self.precision):
-                out = self.objective(batch)  # 2. one forward pass of the 2B rows (dropout on), and the loss
-            self.scaler.scale(out["loss"]).backward()  # 3. backward,
+            # 2. the forward pass of the 2B rows (dropout on) -- in one go, or M sentences at a time with
+            # gradient caching -- the loss, and its backward pass
+            out = forward_backward(self.objective, batch, precision=self.precision,
+                                   mini_batch_size=self.args.mini_batch_size, scale=self.scaler.scale,
+                                   ranks=self.ranks)
+            self.ranks.sum_gradients(self.trainable)  # 3. the processes' shares of the gradient added up,
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.trainable, self.args.max_grad_norm)  # gradient clipping,
             self.scaler.step(self.optimizer)  # AdamW,
@@ -623,7 +658,7 @@ class Trainer:
     def epoch(self) -> None:
         """The rest of the current epoch (all of it, unless a resumed run starts in its middle)."""
         self.shuffle.set_state(self.epoch_start_shuffle)  # a resumed run redraws the same order for this epoch
-        batches, removed = batch_indices(self.keys, self.args.batch_size, self.shuffle)
+        batches, removed = batch_indices(self.keys, self.args.batch_size, self.shuffle, self.min_batch)
         if self.state.batch_in_epoch == 0:
             self.window.duplicates += removed
         for index in batches[self.state.batch_in_epoch:]:
@@ -644,10 +679,12 @@ class Trainer:
         from tqdm.auto import tqdm
 
         self._start(resume_from)
-        logger.info("method=%s device=%s precision=%s steps=%d sentences=%d truncated=%d", self.args.method,
-                    self.device, self.precision, self.total_steps, len(self.bodies), self.truncated)
+        if self.ranks.is_main:
+            logger.info("method=%s device=%s precision=%s processes=%d steps=%d sentences=%d truncated=%d",
+                        self.args.method, self.device, self.precision, self.ranks.world_size, self.total_steps,
+                        len(self.bodies), self.truncated)
         self.progress = tqdm(total=self.total_steps, initial=self.state.step, desc=self.args.method,
-                             disable=not self.args.progress_bar)
+                             disable=not (self.args.progress_bar and self.ranks.is_main))
         self.window = LogWindow(self.device, self.state.window)
         while self.state.step < self.total_steps:
             self.epoch()
@@ -666,11 +703,14 @@ class Trainer:
         if self.device.type == "cpu":
             self.check_finite()  # free on the CPU: stop at once
         if self._due(args.logging_steps):
-            self.check_finite()
-            self.log()
+            self.check_finite()  # the loss is the global batch's: every process stops at the same step
+            if self.ranks.is_main:
+                self.log()
         if self.dev_pairs is not None and self._due(args.valid_steps):
             self.check_finite()
-            self.evaluate()
+            if self.ranks.is_main:
+                self.evaluate()
+            self.ranks.barrier()  # the other processes wait for the evaluation (and its 'best' export)
         if args.save_steps > 0 and self._due(args.save_steps):
             self.check_finite()
             self.save_state()
@@ -717,7 +757,9 @@ class Trainer:
     def _out_of_memory(self, batch: dict) -> TrainingError:
         fits = largest_batch_that_fits(self.objective, batch, self.precision)
         advice = (f"--batch_size {fits} fits this batch's forward and backward pass (checked after the error); "
-                  "leave some room for the optimizer" if fits else "even 2 sentences do not fit")
+                  "leave some room for the optimizer. To keep the batch (its negatives), use gradient caching "
+                  f"instead: --batch_size {self.args.batch_size} --mini_batch_size {fits}" if fits else
+                  "even 2 sentences do not fit")
         return TrainingError(
             f"CUDA ran out of memory at step {self.state.step + 1} with batch_size={self.args.batch_size} (rows "
             f"padded to {batch['input_ids'].shape[1]} tokens): {advice}. A smaller --max_seq_len also helps. "
@@ -741,13 +783,21 @@ class Trainer:
         self.objective.set_rng_state(rng)
 
     def save_state(self) -> None:
-        """Write a training state (``save_dir/checkpoints/step-N``) that :meth:`resume` continues exactly."""
+        """Write a training state (``save_dir/checkpoints/step-N``) that :meth:`resume` continues exactly.
+
+        Several processes: rank 0 writes it, with every process's random generators (each draws its
+        own dropout masks); the others wait."""
         args = self.args
-        loop = {**self.state.as_dict(), "window": self.window.state()}
-        save_training_state(args.save_dir, self.state.step, self.objective, self.optimizer, self.scheduler,
-                            self.scaler, self.rng_state(),
-                            {"loop": loop, "history": self.history.as_dict(), "args": dataclasses.asdict(args),
-                             "data": self.data}, keep=args.save_total_limit)
+        rng, *others = self.ranks.gather_objects(self.rng_state())
+        if self.ranks.is_main:
+            if others:
+                rng = {**rng, OTHER_RANKS_RNG: others}
+            loop = {**self.state.as_dict(), "window": self.window.state()}
+            save_training_state(args.save_dir, self.state.step, self.objective, self.optimizer, self.scheduler,
+                                self.scaler, rng,
+                                {"loop": loop, "history": self.history.as_dict(), "args": dataclasses.asdict(args),
+                                 "data": self.data}, keep=args.save_total_limit)
+        self.ranks.barrier()
 
     def resume(self, paths: Sequence[str]) -> None:
         """Continue from the newest readable training state of ``paths`` (oldest first)."""
@@ -755,36 +805,44 @@ class Trainer:
                                                               self.scheduler, self.scaler)
         self.state = LoopState(**trainer_state["loop"])
         self.history = History(**trainer_state["history"])
-        self.set_rng_state(rng)
+        self.set_rng_state(rng[OTHER_RANKS_RNG][self.ranks.rank - 1] if self.ranks.rank else rng)
         logger.info("Resuming from %s (step %d of %d).", path, self.state.step, self.total_steps)
 
     def _start(self, resume_from: Sequence[str]) -> None:
         """Check the room in the save folder, then continue the run it holds or clear what is there."""
         args = self.args
-        check_free_space(args.save_dir, space_needed(self.encoder, self.objective, self.trainable, args.save_steps > 0,
-                                                     args.save_total_limit),
-                         f"'best' and 'last' exports{' and training states' if args.save_steps > 0 else ''}")
+        if self.ranks.is_main:
+            check_free_space(args.save_dir, space_needed(self.encoder, self.objective, self.trainable,
+                                                         args.save_steps > 0, args.save_total_limit),
+                             f"'best' and 'last' exports{' and training states' if args.save_steps > 0 else ''}")
         if resume_from:
-            self.resume(resume_from)
+            self.resume(resume_from)  # every process loads the same state (and its own random generators)
             return
         if args.resume:
             logger.info("resume: no complete checkpoint in %s; starting from step 0.",
                         os.path.join(args.save_dir, STATE_DIR))
-        gone = clear_run(args.save_dir, exports_only=not args.overwrite_save_dir)
-        if gone:
-            logger.warning("Starting a new run in %s: deleted the earlier run's %s.", args.save_dir,
-                           ", ".join(os.path.basename(p) for p in gone))
+        if self.ranks.is_main:
+            gone = clear_run(args.save_dir, exports_only=not args.overwrite_save_dir)
+            if gone:
+                logger.warning("Starting a new run in %s: deleted the earlier run's %s.", args.save_dir,
+                               ", ".join(os.path.basename(p) for p in gone))
+        self.ranks.barrier()
 
     def _finish(self) -> TrainResult:
         """Export ``last``, the full history beside ``best``, and the curves figure; the encoder in eval mode."""
         args, state = self.args, self.state
-        last_dir = save_export(self.encoder, os.path.join(args.save_dir, "last"), args, self.history.as_dict())
-        if state.best_dir is not None:  # the best export's history stops at its step; store the full one too
-            with open(os.path.join(state.best_dir, "history_full.json"), "w", encoding="utf-8") as f:
-                json.dump(self.history.as_dict(), f, indent=2, ensure_ascii=False)
-        img_dir = args.img_log_dir or args.save_dir
-        os.makedirs(img_dir, exist_ok=True)
-        shutil.copyfile(os.path.join(last_dir, "curves.png"), os.path.join(img_dir, args.img_log_name))
+        last_dir = os.path.join(args.save_dir, "last")
+        if self.ranks.is_main:
+            save_export(self.encoder, last_dir, args, self.history.as_dict())
+            if state.best_dir is not None:  # the best export's history stops at its step; store the full one too
+                with open(os.path.join(state.best_dir, "history_full.json"), "w", encoding="utf-8") as f:
+                    json.dump(self.history.as_dict(), f, indent=2, ensure_ascii=False)
+            img_dir = args.img_log_dir or args.save_dir
+            os.makedirs(img_dir, exist_ok=True)
+            shutil.copyfile(os.path.join(last_dir, "curves.png"), os.path.join(img_dir, args.img_log_name))
+        # every process returns rank 0's history and best export (its own weights are the same)
+        self.history, self.state = self.ranks.broadcast_object((self.history, self.state))
+        state = self.state
         self.encoder.eval()
         return TrainResult(encoder=self.encoder, history=self.history.as_dict(), best_dir=state.best_dir,
                            last_dir=last_dir, best_metric=state.best_metric)
@@ -813,15 +871,28 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
     if train_texts is not None and args.train_path is None:
         args.train_path = "<train_texts>"
     args.validate()
-    device = pick_device(args.device)
+    ranks, device = Ranks.from_environment(pick_device(args.device))  # torchrun: join the other processes
+    result = _train(args, ranks, device, train_texts, dev_pairs, encoder, on_log, on_evaluate)
+    ranks.close()  # (after an error there is no goodbye: the process ends, and torchrun stops the others)
+    return result
+
+
+def _train(args: TrainingArguments, ranks: Ranks, device: torch.device, train_texts, dev_pairs, encoder,
+           on_log, on_evaluate) -> TrainResult:
+    if args.batch_size < ranks.world_size:
+        raise ValueError(f"batch_size={args.batch_size} is the global batch, split over {ranks.world_size} "
+                         "processes: each needs at least one sentence. Use a larger --batch_size.")
     texts, dev_pairs = read_data(args, train_texts, dev_pairs)  # a bad file fails before any model is loaded
-    data = {"train": fingerprint(texts), "dev": fingerprint(dev_pairs) if dev_pairs is not None else None}
+    data = {"train": fingerprint(texts), "dev": fingerprint(dev_pairs) if dev_pairs is not None else None,
+            "processes": ranks.world_size}
     check_model_paths(args, encoder)  # then the model's paths and the save folder: still nothing loaded
     resume_from = plan_save_dir(args, data)
 
-    seed_everything(args.seed)
+    seed_everything(args.seed + ranks.rank)  # each process its own dropout masks (rank 0: the one-process run's)
     encoder = load_encoder(args, encoder)
-    objective = build_objective(args, encoder).prepare(device, pick_precision(device, args.precision))
+    objective = build_objective(dataclasses.replace(args, seed=args.seed + ranks.rank), encoder)
+    objective.prepare(device, pick_precision(device, args.precision))
+    ranks.broadcast_module(objective)  # rank 0's random heads on every process: one model, W copies
     if args.torch_compile:  # in place (parameter names unchanged); dynamic: padded lengths vary per batch
         encoder.backbone.compile(dynamic=True)
     bodies, truncated = tokenize_for_training(encoder, texts, args.max_seq_len)  # tokenize once
@@ -830,7 +901,7 @@ def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] |
                        truncated, len(texts), args.max_seq_len)
     keys = check_token_rows(encoder, texts, bodies, args.train_path)  # identical rows share a key
     trainer = Trainer(args, objective, bodies, keys, dev_pairs=dev_pairs, data=data, truncated=truncated,
-                      on_log=on_log, on_evaluate=on_evaluate)
+                      on_log=on_log, on_evaluate=on_evaluate, ranks=ranks)
     return trainer.fit(resume_from)
 
 
@@ -890,7 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    rank = os.environ.get("RANK") if launched_by_torchrun() else None  # under torchrun: rank 0 tells the story
+    logging.basicConfig(level=logging.INFO if rank in (None, "0") else logging.WARNING,
+                        format="%(asctime)s %(levelname)s " + (f"[rank {rank}] " if rank else "") + "%(message)s")
     args = TrainingArguments(**vars(build_parser().parse_args(argv)))
     try:
         result = train(args, on_log=lambda r: logger.info(
@@ -899,8 +972,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             on_evaluate=lambda r: logger.info("step %d eval %s", r["step"], {
                 k: round(v, 4) for k, v in r.items() if isinstance(v, float)}))
     except (ValueError, FileNotFoundError, FloatingPointError, CheckpointError, TrainingError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error{f' (rank {rank})' if rank else ''}: {e}", file=sys.stderr)
         return 2
+    if rank not in (None, "0"):
+        return 0
     print(f"saved: {result.last_dir}" + (f" (best {args.metric} {result.best_metric:.4f}: {result.best_dir})"
                                           if result.best_dir else ""))
     return 0

@@ -18,6 +18,7 @@ from cse_helpers.models import (
     mask_tokens,
     objective_class,
     pad_sequences,
+    split_views,
 )
 from cse_helpers.tiny import build_tiny_model
 
@@ -148,11 +149,11 @@ def test_esimcse_uses_the_previous_batches_as_extra_negatives(tiny_model_dir):
     padded = [encoder.pad([b for body in encoder.body_ids(t) for b in (body, body)]) for t in batches]
     first = objective(padded[0])
     assert len(objective.queue) == 3  # the first batch's sentences, enqueued after its loss
-    z1, z2 = objective.embed_views(padded[0])
+    z1, z2 = split_views(objective.embed(padded[0]))
     torch.testing.assert_close(first["loss"], info_nce(z1, z2))  # first step: no queue yet
     queue_before = objective.queue.embeddings.clone()
     second = objective(padded[1])
-    z1, z2 = objective.embed_views(padded[1])
+    z1, z2 = split_views(objective.embed(padded[1]))
     torch.testing.assert_close(second["loss"], info_nce(z1, z2, queue=queue_before))
     assert len(objective.queue) == 4  # capped at queue_size
 
@@ -200,7 +201,7 @@ def test_rtd_gradient_reaches_the_sentence_encoder(tiny_model_dir):
     encoder = objective.encoder
     rows = [b for body in encoder.body_ids([SHORT, LONG, "你好"]) for b in (body, body)]
     batch = encoder.pad(rows)
-    z1, _ = objective.embed_views(batch)
+    z1, _ = split_views(objective.embed(batch))
     rtd = objective.rtd_loss(z1, batch["input_ids"][::2], batch["attention_mask"][::2])
     rtd.backward()
     grad = encoder.backbone.embeddings.word_embeddings.weight.grad

@@ -129,15 +129,16 @@ def test_dev_set_with_one_class_is_refused_before_training(tmp_path):
 
 
 def test_out_of_memory_says_which_batch_size_fits(tiny_bert_dir, tmp_path, monkeypatch):
-    original = SimCSE.forward
+    original = SimCSE.embed
 
     def small_gpu(self, batch):  # pretend that more than 3 sentences (6 rows) do not fit
         if batch["input_ids"].size(0) > 6:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return original(self, batch)
 
-    monkeypatch.setattr(SimCSE, "forward", small_gpu)
-    with pytest.raises(RuntimeError, match=r"out of memory at step 1 with batch_size=8.*--batch_size 2 fits"):
+    monkeypatch.setattr(SimCSE, "embed", small_gpu)
+    with pytest.raises(RuntimeError, match=r"out of memory at step 1 with batch_size=8.*--batch_size 2 fits.*"
+                                           r"--batch_size 8 --mini_batch_size 2"):
         train(model=tiny_bert_dir, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path), **SHORT_RUN)
     assert list_training_states(str(tmp_path)) == []
 
