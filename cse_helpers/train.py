@@ -149,7 +149,8 @@ class TrainingArguments:
                                   "split over the processes")
     mini_batch_size: int = setting(0, "> 0: gradient caching; the batch is encoded this many sentences at a time "
                                       "and the loss is still the whole batch's, so memory grows with this number, "
-                                      "not with --batch_size (about 1.3x the time)")
+                                      "not with --batch_size (about 1.3x the time); 0, or at least the batch (per "
+                                      "process under torchrun): one pass")
     max_seq_len: int = setting(64, "tokens per row at most, special tokens included; longer sentences are cut")
     num_train_epochs: int = setting(1, "passes over the training sentences (unless --max_steps is given)")
     max_steps: int = setting(-1, "> 0: stop after that many optimizer steps, whatever --num_train_epochs says")

@@ -285,6 +285,7 @@ def test_damaged_newest_checkpoint_falls_back_to_the_older_one(tiny_bert_dir, tm
     (["--warmup_ratio", "nan"], "warmup_ratio=nan"),
     (["--save_steps", "-1"], "save_steps=-1"),
     (["--dropout", "1"], "dropout=1.0"),
+    (["--mini_batch_size", "-4"], "mini_batch_size=-4: it must be >= 0"),
 ])
 def test_bad_flags_are_refused_before_anything_loads(tmp_path, capsys, flags, words, no_model_load):
     err = cli(capsys, "--model", str(tmp_path / "never"), "--train_path", SAMPLE_TRAIN, "--save_dir",
