@@ -165,7 +165,8 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
                    dup_rate: float = 0.32, lambda_rtd: float = 0.005, margin: float = 0.0, seed: int | None = None,
                    evaluations: int = COMPARE_EVALUATIONS, dev_pairs: Sequence | None = None,
                    save_dir: str | None = None) -> dict:
-    """A short training run of ``method`` from the course's model with the given knobs; returns its history.
+    """A short training run of ``method`` from the course's model with the given knobs; returns its history,
+    plus ``final_scores``: the trained model's cosine for each dev pair (for paired comparisons).
 
     Every run starts from the same pretrained weights; with the same ``seed`` (default: the course's)
     it also sees the same data order and dropout masks, so two runs differ only by their knobs, and
@@ -174,6 +175,7 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
     the end (``evaluations`` times, or once more when that does not divide ``steps``).
     ``None`` takes the course's setting (``compare_steps``, ``compare_batch``, ...).
     """
+    from .evaluate import evaluate_pairs
     from .train import train
 
     steps = steps or course.compare_steps
@@ -188,7 +190,10 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
     with tempfile.TemporaryDirectory() as tmp:
         args = course.training_args(method, save_dir=save_dir or tmp, **overrides)
         result = train(args, train_texts=course.train_texts, dev_pairs=dev_pairs)
-    return result.history
+    # the trained model's cosine for each dev pair: two runs can then be compared on the same pairs
+    scored = evaluate_pairs(result.encoder, dev_pairs, batch_size=course.eval_batch_size, return_scores=True,
+                            by_group=False)
+    return {**result.history, "final_scores": scored["scores"]}
 
 
 def _knob_text(name: str, value) -> str:
@@ -428,8 +433,9 @@ class TrainingComparer(_UI):
         return self.table.value
 
     def settings(self) -> list[dict]:
-        """The runs grouped by setting (knobs without the seed), in order:
-        ``[{"knobs", "names", "finals", "half_widths"}]`` (final Spearmans and half-widths of their intervals)."""
+        """The runs grouped by setting (knobs without the seed), in order: ``[{"knobs", "names", "finals",
+        "half_widths", "scores"}]`` (final Spearmans, half-widths of their intervals, and the first run's
+        cosine per dev pair when the run recorded them)."""
         groups: dict = {}
         for info in self.info:
             if info["knobs"] is None:
@@ -437,8 +443,10 @@ class TrainingComparer(_UI):
             key = tuple(sorted((k, v) for k, v in info["knobs"].items() if k != "seed"))
             evals = [r for r in self.runs[info["name"]].get("eval", []) if "spearman" in r]
             group = groups.setdefault(key, {"knobs": self.changed_knobs(info["knobs"]), "names": [], "finals": [],
-                                            "half_widths": []})
+                                            "half_widths": [], "scores": None})
             group["names"].append(info["name"])
+            if group["scores"] is None:
+                group["scores"] = self.runs[info["name"]].get("final_scores")
             if evals:
                 group["finals"].append(evals[-1]["spearman"])
                 ci = evals[-1].get("spearman_ci")
@@ -449,7 +457,9 @@ class TrainingComparer(_UI):
     def summary(self) -> str:
         """What the runs show, in words: each setting's final Spearman (mean over its seeds), the spread
         between seeds of one setting, and whether the settings differ by more than that spread and
-        than the dev set's own noise (the half-width of the runs' 95% intervals)."""
+        than the dev set's own noise: the paired bootstrap interval of the difference between the best
+        and the worst setting on the same dev pairs (their first runs), or, for runs that did not record
+        their scores, the half-width of the runs' 95% intervals."""
         groups = [g for g in self.settings() if g["finals"]]
         if not groups:
             return "No run has been scored yet."
@@ -466,14 +476,25 @@ class TrainingComparer(_UI):
         if len(groups) > 1:
             means = [sum(g["finals"]) / len(g["finals"]) for g in groups]
             gap = max(means) - min(means)
-            widths = [w for g in groups for w in g["half_widths"]]
-            noise = {"the seeds of one setting": max(spreads) if spreads else None,
-                     "each run's 95% interval": sum(widths) / len(widths) if widths else None}
-            told = [f"{what} ±{value:.3f}" if "interval" in what else f"{what} {value:.3f}"
-                    for what, value in noise.items() if value is not None]
-            larger = [value for value in noise.values() if value is not None and value >= gap]
+            told, inside = [], False
+            if spreads:
+                told.append(f"the seeds of one setting {max(spreads):.3f}")
+                inside = max(spreads) >= gap
+            low, high = groups[means.index(min(means))], groups[means.index(max(means))]
+            if low["scores"] is not None and high["scores"] is not None:
+                from .evaluate import bootstrap_spearman_difference
+
+                labels = [pair[2] for pair in self.dev_pairs]
+                a, b = bootstrap_spearman_difference(low["scores"], high["scores"], labels)
+                told.append(f"paired 95% interval of that difference on these dev pairs [{a:+.3f}, {b:+.3f}]")
+                inside = inside or a <= 0
+            else:
+                widths = [w for g in groups for w in g["half_widths"]]
+                if widths:
+                    told.append(f"each run's 95% interval ±{sum(widths) / len(widths):.3f}")
+                    inside = inside or sum(widths) / len(widths) >= gap
             lines.append(f"The settings differ by {gap:.3f}; " + ", ".join(told) + ": "
-                         + ("these short runs do not tell the settings apart." if larger else
+                         + ("these short runs do not tell the settings apart." if inside else
                             "the settings differ by more than that (with this few runs, a hint, not proof)."))
         return "\n".join(lines)
 

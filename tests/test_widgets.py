@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
@@ -15,6 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 from cse_helpers import course, plots, widgets  # noqa: E402
 from cse_helpers.constants import REPO_ROOT  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.evaluate import bootstrap_spearman_difference  # noqa: E402
 from cse_helpers.models import DiffCSE, SentenceEncoder  # noqa: E402
 from cse_helpers.tiny import build_tiny_model  # noqa: E402
 
@@ -317,7 +319,14 @@ def test_comparer_runs_are_scored_on_one_fixed_sample_in_quick_mode(model_dir, t
     ui = widgets.TrainingComparer(c, "simcse", baseline=True, draw=False)
     assert ui.dev_pairs == sample and ui.baseline["n_pairs"] == 25  # the untrained model, on the same pairs
     ui.run()
-    assert ui.error is None and [r["n_pairs"] for r in ui.runs[list(ui.runs)[0]]["eval"]] == [25, 25]
+    history = ui.runs[list(ui.runs)[0]]
+    assert ui.error is None and [r["n_pairs"] for r in history["eval"]] == [25, 25]
+    # the cosines it keeps for paired comparisons are those of the final model on the same 25 pairs
+    from scipy.stats import spearmanr
+
+    assert len(history["final_scores"]) == 25
+    assert spearmanr(history["final_scores"], [p[2] for p in sample])[0] == pytest.approx(
+        history["eval"][-1]["spearman"], abs=1e-6)
 
 
 def test_comparer_summary_counts_the_dev_sets_noise_too():
@@ -335,3 +344,32 @@ def test_comparer_summary_counts_the_dev_sets_noise_too():
         ui.run()
     assert ui.summary().endswith("The settings differ by 0.030; the seeds of one setting 0.001, each run's 95% "
                                  "interval ±0.100: these short runs do not tell the settings apart.")
+
+
+def test_comparer_summary_pairs_the_runs_on_the_same_dev_pairs():
+    """Per-run intervals of ±0.1 overlap, but scored on the same pairs the two settings' difference is
+    clear: the paired interval decides, next to the seeds' spread."""
+    pairs = PAIRS[:200]
+    labels = np.array([float(p[2]) for p in pairs])
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=len(pairs))
+    runs = iter([(0.30, labels + 2.0 * noise), (0.301, labels + 2.0 * noise + 0.01 * rng.normal(size=len(pairs))),
+                 (0.36, labels + 1.2 * noise)])
+
+    def train_fn(**knobs):
+        value, scores = next(runs)
+        return {"log": [{"step": 1, "loss": 1.0}], "final_scores": scores.tolist(),
+                "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - 0.1, value + 0.1)}]}
+
+    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
+    ui._dev_pairs = pairs
+    for temperature, seed in ((0.05, 0), (0.05, 1), (0.5, 0)):
+        ui.sliders["temperature"].value = temperature
+        ui.sliders["seed"].value = seed
+        ui.run()
+    text = ui.summary()
+    low, high = bootstrap_spearman_difference(labels + 2.0 * noise, labels + 1.2 * noise, labels)
+    assert low > 0
+    assert text.endswith(f"The settings differ by 0.059; the seeds of one setting 0.001, paired 95% interval of "
+                         f"that difference on these dev pairs [{low:+.3f}, {high:+.3f}]: the settings differ by "
+                         "more than that (with this few runs, a hint, not proof).")
