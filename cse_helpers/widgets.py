@@ -23,6 +23,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -198,6 +199,11 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
 
 def _knob_text(name: str, value) -> str:
     return f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+
+
+def _setting_name(group: dict) -> str:
+    """A setting of :meth:`TrainingComparer.settings` in words: its changed knobs, or "the default knobs"."""
+    return " ".join(_knob_text(k, v) for k, v in group["knobs"].items()) or "the default knobs"
 
 
 def final_score(history: dict, key: str = "spearman") -> str:
@@ -434,8 +440,8 @@ class TrainingComparer(_UI):
 
     def settings(self) -> list[dict]:
         """The runs grouped by setting (knobs without the seed), in order: ``[{"knobs", "names", "finals",
-        "half_widths", "scores"}]`` (final Spearmans, half-widths of their intervals, and the first run's
-        cosine per dev pair when the run recorded them)."""
+        "half_widths", "scores"}]`` (final Spearmans, half-widths of their intervals, and ``{seed: cosine
+        per dev pair}`` of the runs that recorded them)."""
         groups: dict = {}
         for info in self.info:
             if info["knobs"] is None:
@@ -443,10 +449,10 @@ class TrainingComparer(_UI):
             key = tuple(sorted((k, v) for k, v in info["knobs"].items() if k != "seed"))
             evals = [r for r in self.runs[info["name"]].get("eval", []) if "spearman" in r]
             group = groups.setdefault(key, {"knobs": self.changed_knobs(info["knobs"]), "names": [], "finals": [],
-                                            "half_widths": [], "scores": None})
+                                            "half_widths": [], "scores": {}})
             group["names"].append(info["name"])
-            if group["scores"] is None:
-                group["scores"] = self.runs[info["name"]].get("final_scores")
+            if "final_scores" in self.runs[info["name"]]:
+                group["scores"].setdefault(info["knobs"]["seed"], self.runs[info["name"]]["final_scores"])
             if evals:
                 group["finals"].append(evals[-1]["spearman"])
                 ci = evals[-1].get("spearman_ci")
@@ -456,21 +462,20 @@ class TrainingComparer(_UI):
 
     def summary(self) -> str:
         """What the runs show, in words: each setting's final Spearman (mean over its seeds), the spread
-        between seeds of one setting, and whether the settings differ by more than that spread and
-        than the dev set's own noise: the paired bootstrap interval of the difference between the best
-        and the worst setting on the same dev pairs (their first runs), or, for runs that did not record
-        their scores, the half-width of the runs' 95% intervals."""
+        between seeds of one setting, and whether the best and the worst setting differ by more than that
+        spread and than the dev set's own noise. The latter is the paired bootstrap interval of the
+        difference between their runs with the same seed, on the same dev pairs; for runs that did not
+        record their scores, the half-width of the runs' 95% intervals."""
         groups = [g for g in self.settings() if g["finals"]]
         if not groups:
             return "No run has been scored yet."
         lines, spreads = [], []
         for g in groups:
-            name = " ".join(_knob_text(k, v) for k, v in g["knobs"].items()) or "the default knobs"
             finals = g["finals"]
             spread = max(finals) - min(finals)
             if len(finals) > 1:
                 spreads.append(spread)
-            lines.append(f"{name}: final dev Spearman {sum(finals) / len(finals):.3f}"
+            lines.append(f"{_setting_name(g)}: final dev Spearman {sum(finals) / len(finals):.3f}"
                          + (f" (mean of {len(finals)} seeds, which differ by {spread:.3f})" if len(finals) > 1
                             else " (one seed)"))
         if len(groups) > 1:
@@ -481,12 +486,17 @@ class TrainingComparer(_UI):
                 told.append(f"the seeds of one setting {max(spreads):.3f}")
                 inside = max(spreads) >= gap
             low, high = groups[means.index(min(means))], groups[means.index(max(means))]
-            if low["scores"] is not None and high["scores"] is not None:
-                from .evaluate import bootstrap_spearman_difference
+            seeds = [seed for seed in high["scores"] if seed in low["scores"]]
+            if seeds:
+                from .evaluate import bootstrap_spearman_difference, spearman_rows
 
-                labels = [pair[2] for pair in self.dev_pairs]
-                a, b = bootstrap_spearman_difference(low["scores"], high["scores"], labels)
-                told.append(f"paired 95% interval of that difference on these dev pairs [{a:+.3f}, {b:+.3f}]")
+                labels = np.array([pair[2] for pair in self.dev_pairs], dtype=float)
+                a_scores, b_scores = (np.array(g["scores"][seeds[0]], dtype=float) for g in (low, high))
+                rho_b, rho_a = spearman_rows(np.stack([b_scores, a_scores]), np.stack([labels, labels]))
+                diff = float(rho_b - rho_a)  # the same-seed runs' Spearmans on these pairs
+                a, b = bootstrap_spearman_difference(a_scores, b_scores, labels)
+                told.append(f"with seed {seeds[0]}, {_setting_name(high)} minus {_setting_name(low)} on the same dev "
+                            f"pairs: {diff:+.3f}, paired 95% interval [{a:+.3f}, {b:+.3f}]")
                 inside = inside or a <= 0
             else:
                 widths = [w for g in groups for w in g["half_widths"]]

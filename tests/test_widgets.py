@@ -347,29 +347,40 @@ def test_comparer_summary_counts_the_dev_sets_noise_too():
 
 
 def test_comparer_summary_pairs_the_runs_on_the_same_dev_pairs():
-    """Per-run intervals of ±0.1 overlap, but scored on the same pairs the two settings' difference is
-    clear: the paired interval decides, next to the seeds' spread."""
+    """Per-run intervals of ±0.1 overlap, but scored on the same pairs with the same seed the two settings'
+    difference is clear: the paired interval decides, next to the seeds' spread. A same-seed difference
+    against the direction of the means is not taken for a difference."""
     pairs = PAIRS[:200]
     labels = np.array([float(p[2]) for p in pairs])
-    rng = np.random.default_rng(0)
-    noise = rng.normal(size=len(pairs))
-    runs = iter([(0.30, labels + 2.0 * noise), (0.301, labels + 2.0 * noise + 0.01 * rng.normal(size=len(pairs))),
-                 (0.36, labels + 1.2 * noise)])
+    noise = np.random.default_rng(0).normal(size=len(pairs))
+    weak, weak_seed1, strong = labels + 2.0 * noise, labels + 2.0 * noise + 0.01 * noise**2, labels + 1.2 * noise
 
-    def train_fn(**knobs):
-        value, scores = next(runs)
-        return {"log": [{"step": 1, "loss": 1.0}], "final_scores": scores.tolist(),
-                "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - 0.1, value + 0.1)}]}
+    def comparer(runs):
+        runs = iter(runs)
 
-    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
-    ui._dev_pairs = pairs
-    for temperature, seed in ((0.05, 0), (0.05, 1), (0.5, 0)):
-        ui.sliders["temperature"].value = temperature
-        ui.sliders["seed"].value = seed
-        ui.run()
-    text = ui.summary()
-    low, high = bootstrap_spearman_difference(labels + 2.0 * noise, labels + 1.2 * noise, labels)
+        def train_fn(**knobs):
+            value, scores = next(runs)
+            return {"log": [{"step": 1, "loss": 1.0}], "final_scores": scores.tolist(),
+                    "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - 0.1, value + 0.1)}]}
+
+        ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
+        ui._dev_pairs = pairs
+        for temperature, seed in ((0.05, 0), (0.05, 1), (0.5, 0)):
+            ui.sliders["temperature"].value = temperature
+            ui.sliders["seed"].value = seed
+            ui.run()
+        return ui.summary()
+
+    from scipy.stats import spearmanr
+
+    diff = spearmanr(strong, labels)[0] - spearmanr(weak, labels)[0]
+    low, high = bootstrap_spearman_difference(weak, strong, labels)
     assert low > 0
-    assert text.endswith(f"The settings differ by 0.059; the seeds of one setting 0.001, paired 95% interval of "
-                         f"that difference on these dev pairs [{low:+.3f}, {high:+.3f}]: the settings differ by "
-                         "more than that (with this few runs, a hint, not proof).")
+    text = comparer([(0.30, weak), (0.302, weak_seed1), (0.36, strong)])
+    assert text.endswith(f"The settings differ by 0.059; the seeds of one setting 0.002, with seed 0, temperature=0.5 "
+                         f"minus the default knobs on the same dev pairs: {diff:+.3f}, paired 95% interval "
+                         f"[{low:+.3f}, {high:+.3f}]: the settings differ by more than that (with this few runs, a "
+                         "hint, not proof).")
+    # the same means, but the same-seed runs say the opposite: not told apart
+    text = comparer([(0.30, strong), (0.302, strong), (0.36, weak)])
+    assert text.endswith("these short runs do not tell the settings apart.") and "paired 95% interval [-" in text
