@@ -12,8 +12,8 @@ For each batch size B (default 64 to 1,024) it trains a few SimCSE steps with ``
 and prints, per run, the peak memory (the increase of the process's RSS on the CPU, after a warm-up
 run that makes the one-time allocations; on a GPU
 ``torch.cuda.max_memory_allocated``), steps/s and sentences/s (medians over the timed steps, after
-one warm-up step), and the first step's loss next to log(B) (InfoNCE's loss starts near log B: B
-candidates, one of them right).
+one warm-up step), and the first step's loss next to log(B) (the loss of an encoder that cannot tell
+the B candidates apart; a pretrained one starts below it, and higher for a larger B).
 
 ``--largest`` (GPU): the largest batch (doubling from 64) whose training steps fit in
 ``--memory_gib`` GiB (``torch.cuda.set_per_process_memory_fraction``: a 16 GB card on a bigger
