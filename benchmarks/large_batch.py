@@ -44,7 +44,7 @@ from cse_helpers.constants import DEFAULT_MODEL  # noqa: E402
 from cse_helpers.memory import PeakMemory  # noqa: E402
 from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.runtime import pick_device  # noqa: E402
-from cse_helpers.train import TrainingArguments, train  # noqa: E402
+from cse_helpers.train import OutOfMemoryError, TrainingArguments, train  # noqa: E402
 
 
 def run(model: str, texts, batch_size: int, mini_batch_size: int, steps: int, device: str,
@@ -58,9 +58,8 @@ def run(model: str, texts, batch_size: int, mini_batch_size: int, steps: int, de
                                 device=device, save_dir=tmp, progress_bar=False),
               train_texts=texts, encoder=encoder, on_log=records.append)
     timed = records[1:]  # the first step warms up
-    cuda = pick_device(device).type == "cuda"
     return {"batch_size": batch_size, "mini_batch_size": mini_batch_size,
-            "peak_mib": memory.peak_mib if cuda else memory.peak_mib - memory.start_mib,
+            "peak_mib": memory.used_mib,
             "steps_per_s": statistics.median(r["steps_per_s"] for r in timed),
             "sentences_per_s": statistics.median(r["sentences_per_s"] for r in timed),
             "first_loss": records[0]["loss"], "log_b": math.log(batch_size)}
@@ -70,9 +69,7 @@ def fits(model, texts, batch_size, mini_batch_size, device, max_seq_len) -> bool
     try:
         run(model, texts, batch_size, mini_batch_size, 1, device, max_seq_len)
         return True
-    except RuntimeError as e:  # train() turns CUDA's out-of-memory error into a TrainingError (a RuntimeError)
-        if "out of memory" not in str(e):
-            raise
+    except OutOfMemoryError:
         return False
     finally:
         torch.cuda.empty_cache()

@@ -33,23 +33,21 @@ from .memory import PeakMemory
 def peak_memory_of_steps(course, batch_size: int, mini_batch_size: int, steps: int = 2) -> float | None:
     """MiB that ``steps`` SimCSE steps of ``batch_size`` take (the RSS increase on the CPU, the peak of
     allocated memory on a GPU), or None when they do not fit in the GPU's memory; nothing is kept."""
-    from .train import TrainingError
+    from .train import OutOfMemoryError
 
     save_dir = os.path.join(course.runs_dir, "batch_size", "memory")
     try:
         with PeakMemory(course.device) as memory:
             course.train("simcse", batch_size=batch_size, mini_batch_size=mini_batch_size, max_steps=steps,
                          valid_steps=10**9, logging_steps=steps, save_dir=save_dir, overwrite_save_dir=True)
-    except TrainingError as e:  # CUDA's out-of-memory error, explained
-        if "out of memory" not in str(e):
-            raise
+    except OutOfMemoryError:
         return None
     finally:
         shutil.rmtree(save_dir, ignore_errors=True)
         if course.device.type == "cuda":
             import torch
             torch.cuda.empty_cache()
-    return memory.peak_mib - (memory.start_mib if course.device.type != "cuda" else 0.0)
+    return memory.used_mib
 
 
 def batch_size_study(course, sizes: Sequence[int], mini_batch_size: int, steps: int) -> list[dict]:

@@ -60,6 +60,13 @@ class PeakMemory:
         while not self._stop.wait(self.interval):
             self.peak_mib = max(self.peak_mib, self.rss_mib())
 
+    @property
+    def used_mib(self) -> float:
+        """What a batch size costs, as the course reports it: on a GPU the peak of allocated memory (the
+        model and its optimizer included: what must fit on the card); on the CPU the RSS increase over
+        the block (the process's own baseline, imports and all, left out)."""
+        return self.peak_mib if self.device.type == "cuda" else self.peak_mib - self.start_mib
+
     def __exit__(self, *exc):
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)

@@ -105,7 +105,11 @@ CHOICES = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "preci
 
 
 class TrainingError(RuntimeError):
-    """A run that cannot go on (out of GPU memory); the message says what to do."""
+    """A run that cannot go on; the message says what to do."""
+
+
+class OutOfMemoryError(TrainingError):
+    """The GPU ran out of memory; the message says which batch fits (checked after the error)."""
 
 
 def setting(default, help: str):
@@ -755,13 +759,13 @@ class Trainer:
         if self.on_evaluate:
             self.on_evaluate(record)
 
-    def _out_of_memory(self, batch: dict) -> TrainingError:
+    def _out_of_memory(self, batch: dict) -> OutOfMemoryError:
         fits = largest_batch_that_fits(self.objective, batch, self.precision)
         advice = (f"--batch_size {fits} fits this batch's forward and backward pass (checked after the error); "
                   "leave some room for the optimizer. To keep the batch (its negatives), use gradient caching "
                   f"instead: --batch_size {self.args.batch_size} --mini_batch_size {fits}" if fits else
                   "even 2 sentences do not fit")
-        return TrainingError(
+        return OutOfMemoryError(
             f"CUDA ran out of memory at step {self.state.step + 1} with batch_size={self.args.batch_size} (rows "
             f"padded to {batch['input_ids'].shape[1]} tokens): {advice}. A smaller --max_seq_len also helps. "
             f"Checkpoints in {self.args.save_dir} are unchanged.")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cse_helpers.checkpoint import STATE_DIR, CheckpointError, list_training_states
 from cse_helpers.models import SimCSE
-from cse_helpers.train import train
+from cse_helpers.train import OutOfMemoryError, train
 
 from .conftest import SAMPLE_DEV, SAMPLE_TRAIN
 
@@ -137,7 +137,7 @@ def test_out_of_memory_says_which_batch_size_fits(tiny_bert_dir, tmp_path, monke
         return original(self, batch)
 
     monkeypatch.setattr(SimCSE, "embed", small_gpu)
-    with pytest.raises(RuntimeError, match=r"out of memory at step 1 with batch_size=8.*--batch_size 2 fits.*"
+    with pytest.raises(OutOfMemoryError, match=r"out of memory at step 1 with batch_size=8.*--batch_size 2 fits.*"
                                            r"--batch_size 8 --mini_batch_size 2"):
         train(model=tiny_bert_dir, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path), **SHORT_RUN)
     assert list_training_states(str(tmp_path)) == []
