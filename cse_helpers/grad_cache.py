@@ -43,11 +43,11 @@ SINGLE_PROCESS = Ranks()
 def pieces(batch: dict[str, torch.Tensor], rows: int) -> list[dict[str, torch.Tensor]]:
     """Cut a batch of (2n, L) tensors into pieces of ``rows`` rows (even: a sentence's two views stay
     together), each cut to its own longest row (less padding; the attention mask makes it exact)."""
+    lengths = batch["attention_mask"].sum(dim=1).tolist()  # one copy to the host for all the pieces
     out = []
-    for start in range(0, batch["input_ids"].size(0), rows):
-        piece = {name: tensor[start:start + rows] for name, tensor in batch.items()}
-        length = int(piece["attention_mask"].sum(dim=1).max())
-        out.append({name: tensor[:, :length] for name, tensor in piece.items()})
+    for start in range(0, len(lengths), rows):
+        length = max(lengths[start:start + rows])
+        out.append({name: tensor[start:start + rows, :length] for name, tensor in batch.items()})
     return out
 
 
