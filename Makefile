@@ -13,7 +13,10 @@
 PYTHON ?= python3
 TORCH_VERSION ?= 2.13.0
 # OMP_WAIT_POLICY=PASSIVE: torch's idle threads do not spin (a 10-20x slowdown on a busy 2-core machine)
-OFFLINE = HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error OMP_WAIT_POLICY=PASSIVE
+# PYTHONFAULTHANDLER=1: a process that dies of a signal (a gloo process of the multi-process tests, aborted by
+# C++) prints the Python stack of each of its threads, so the failure says where it happened
+OFFLINE = HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false TRANSFORMERS_VERBOSITY=error OMP_WAIT_POLICY=PASSIVE \
+	PYTHONFAULTHANDLER=1
 
 .PHONY: demo test test-oldest lint course clean lab site test-browser default-model
 

@@ -76,9 +76,10 @@ def one_step_gradients(model_dir: str, method: str, mini_batch_size: int = 0, ra
     return {name: p.grad.clone() for name, p in objective.named_parameters() if p.grad is not None}
 
 
-def gradients_rank(rank: int, world_size: int, port: int, model_dir: str, method: str, mini_batch_size: int,
+def gradients_rank(rank: int, world_size: int, port: int, model_dir: str, method: str, mini_batch_sizes: list,
                    out_path: str) -> None:
-    """Rank ``rank`` of :func:`one_step_gradients` over ``world_size`` processes; rank 0 saves the result."""
+    """Rank ``rank`` of :func:`one_step_gradients` over ``world_size`` processes, once per mini-batch size,
+    in one process group; rank 0 saves ``{mini_batch_size: gradients}``."""
     import torch.distributed as dist
 
     from cse_helpers.distributed import Ranks
@@ -87,10 +88,8 @@ def gradients_rank(rank: int, world_size: int, port: int, model_dir: str, method
     torch.set_num_threads(1)
     use_fixed_masks()
     dist.init_process_group("gloo", rank=rank, world_size=world_size)
-    try:
-        grads = one_step_gradients(model_dir, method, mini_batch_size, Ranks(rank, world_size))
-        if rank == 0:
-            torch.save(grads, out_path)
-        dist.barrier()  # no rank leaves while another still talks to it
-    finally:
-        dist.destroy_process_group()
+    ranks = Ranks(rank, world_size)
+    grads = {size: one_step_gradients(model_dir, method, size, ranks) for size in mini_batch_sizes}
+    if rank == 0:
+        torch.save(grads, out_path)
+    ranks.close()  # as train() ends: a barrier, then leave the process group (after an error: just exit)
