@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import faulthandler
 import hashlib
 import json
 import logging
@@ -967,6 +968,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     rank = os.environ.get("RANK") if launched_by_torchrun() else None  # under torchrun: rank 0 tells the story
+    if rank is not None:
+        faulthandler.enable()  # a rank that the C++ of NCCL or gloo aborts prints where its threads were
     logging.basicConfig(level=logging.INFO if rank in (None, "0") else logging.WARNING,
                         format="%(asctime)s %(levelname)s " + (f"[rank {rank}] " if rank else "") + "%(message)s")
     args = TrainingArguments(**vars(build_parser().parse_args(argv)))
