@@ -98,10 +98,10 @@ RUN_DEFINING = ("model", "method", "pooler", "mlp_only_train", "projector", "lea
                 "warmup_ratio", "max_grad_norm", "dropout", "batch_size", "max_seq_len", "num_train_epochs",
                 "max_steps", "metric", "temperature", "margin", "dup_rate", "repeat_both_views", "queue_size",
                 "momentum", "generator", "mask_ratio", "lambda_rtd", "seed")
-#: The settings that take one of a few values (the command line offers the first four as choices; a wrong
-#: --metric gets the message of :meth:`TrainingArguments.validate`).
 #: Where a training state of several processes keeps the random generators of ranks 1, 2, ...
 OTHER_RANKS_RNG = "other_ranks"
+#: The settings that take one of a few values (the command line offers the first four as choices; a wrong
+#: --metric gets the message of :meth:`TrainingArguments.validate`).
 CHOICES = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS, "metric": METRICS}
 
 

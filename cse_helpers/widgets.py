@@ -176,7 +176,6 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
     the end (``evaluations`` times, or once more when that does not divide ``steps``).
     ``None`` takes the course's setting (``compare_steps``, ``compare_batch``, ...).
     """
-    from .evaluate import evaluate_pairs
     from .train import train
 
     steps = steps or course.compare_steps
@@ -191,10 +190,9 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
     with tempfile.TemporaryDirectory() as tmp:
         args = course.training_args(method, save_dir=save_dir or tmp, **overrides)
         result = train(args, train_texts=course.train_texts, dev_pairs=dev_pairs)
-    # the trained model's cosine for each dev pair: two runs can then be compared on the same pairs
-    scored = evaluate_pairs(result.encoder, dev_pairs, batch_size=course.eval_batch_size, return_scores=True,
-                            by_group=False)
-    return {**result.history, "final_scores": scored["scores"]}
+    # the trained model's cosine for each dev pair (from the run's last evaluation, at its last step):
+    # two runs can then be compared on the same pairs
+    return {**result.history, "final_scores": result.final_scores}
 
 
 def _knob_text(name: str, value) -> str:
@@ -451,7 +449,7 @@ class TrainingComparer(_UI):
             group = groups.setdefault(key, {"knobs": self.changed_knobs(info["knobs"]), "names": [], "finals": [],
                                             "half_widths": [], "scores": {}})
             group["names"].append(info["name"])
-            if "final_scores" in self.runs[info["name"]]:
+            if self.runs[info["name"]].get("final_scores") is not None:
                 group["scores"].setdefault(info["knobs"]["seed"], self.runs[info["name"]]["final_scores"])
             if evals:
                 group["finals"].append(evals[-1]["spearman"])

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from scipy.stats import spearmanr
 
 from cse_helpers import DEFAULT_MODEL, default_model_available
 from cse_helpers import train as train_module
@@ -51,7 +52,7 @@ def test_cli_run_writes_checkpoints_that_load_back(tiny_bert_dir, tmp_path, meth
 @pytest.mark.parametrize("method", ["simcse", "esimcse", "diffcse"])
 def test_trained_encoder_and_reloaded_checkpoint_agree(tiny_bert_dir, tmp_path, method):
     result = train(model=tiny_bert_dir, method=method, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path), **QUICK)
-    assert result.best_dir is None  # no dev set: only the last checkpoint
+    assert result.best_dir is None and result.final_scores is None  # no dev set: only the last checkpoint
     expected = similarity(result.encoder, TUTORIAL_PAIRS)
     reloaded = SentenceEncoder.from_pretrained(result.last_dir)
     assert similarity(reloaded, TUTORIAL_PAIRS) == pytest.approx(expected, abs=1e-5)
@@ -78,6 +79,18 @@ def test_logged_loss_is_the_mean_of_its_window(tiny_bert_dir, tmp_path, monkeypa
     assert records[1]["loss"] == pytest.approx(sum(seen[3:6]) / 3, rel=1e-5)  # not a running mean since step 1
     assert records[0]["steps_per_s"] > 0 and records[0]["sentences_per_s"] > records[0]["steps_per_s"]
     assert records[1]["learning_rate"] < records[0]["learning_rate"]  # linear decay
+
+
+def test_final_scores_are_the_last_step_evaluations_cosines(tiny_bert_dir, tmp_path):
+    from cse_helpers.data import read_pairs
+
+    pairs = read_pairs(SAMPLE_DEV)
+    result = train(model=tiny_bert_dir, train_path=SAMPLE_TRAIN, dev_path=SAMPLE_DEV, save_dir=str(tmp_path), **QUICK)
+    assert len(result.final_scores) == len(pairs)
+    assert "scores" not in result.history["eval"][-1]  # one number per pair stays out of the history
+    assert spearmanr(result.final_scores, [p[2] for p in pairs])[0] == pytest.approx(
+        result.history["eval"][-1]["spearman"], abs=1e-6)
+    assert result.history["eval"][-1]["step"] == 4  # the final model's: the last step is always evaluated
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_best_checkpoint(tiny_bert_dir, tmp_path, poison_loss):
