@@ -258,6 +258,8 @@ class TrainResult:
     best_dir: str | None
     last_dir: str
     best_metric: float | None = None
+    #: the trained model's cosine for each dev pair (from the evaluation at the last step); None without dev pairs
+    final_scores: list[float] | None = None
 
 
 @dataclass
@@ -620,6 +622,7 @@ class Trainer:
         self.total_steps = args.max_steps if args.max_steps > 0 else steps_per_epoch * args.num_train_epochs
         self._build_optimizer()
         self.state, self.history = LoopState(), History()
+        self.last_scores: tuple = (None, None)  # (step, cosine per dev pair) of the latest evaluation
         self.window = LogWindow(self.device)
         self.progress = None  # a progress bar while fit() runs
         self.first_bad_step = torch.full((), -1, dtype=torch.long, device=self.device)  # no host sync per step
@@ -750,7 +753,8 @@ class Trainer:
         """Score the dev pairs (and call ``on_evaluate``); a better score is exported to ``save_dir/best``."""
         args = self.args
         metrics = evaluate_pairs(self.encoder, self.dev_pairs, threshold=args.threshold,
-                                 batch_size=args.eval_batch_size)
+                                 batch_size=args.eval_batch_size, return_scores=True)
+        self.last_scores = (self.state.step, metrics.pop("scores"))  # kept out of the history (one per pair)
         record = {"step": self.state.step, **metrics}
         self.history.eval.append(record)
         if is_better(metrics.get(args.metric), self.state.best_metric, args.metric):
@@ -846,12 +850,15 @@ class Trainer:
             img_dir = args.img_log_dir or args.save_dir
             os.makedirs(img_dir, exist_ok=True)
             shutil.copyfile(os.path.join(last_dir, "curves.png"), os.path.join(img_dir, args.img_log_name))
+        scored_step, scores = self.last_scores
+        final_scores = scores if scored_step == state.step else None
         # every process returns rank 0's history and best export (its own weights are the same)
-        self.history, self.state = self.ranks.broadcast_object((self.history, self.state))
+        self.history, self.state, final_scores = self.ranks.broadcast_object((self.history, self.state,
+                                                                              final_scores))
         state = self.state
         self.encoder.eval()
         return TrainResult(encoder=self.encoder, history=self.history.as_dict(), best_dir=state.best_dir,
-                           last_dir=last_dir, best_metric=state.best_metric)
+                           last_dir=last_dir, best_metric=state.best_metric, final_scores=final_scores)
 
 
 def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] | None = None,
