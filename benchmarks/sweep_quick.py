@@ -14,6 +14,12 @@ each ``--methods`` for each ``--seeds`` from ``--model`` on ``data/train.txt`` a
 
     python benchmarks/sweep_quick.py --grid learning_rate=1e-4,3e-4 dropout=0.1,0.3 --seeds 0 1
 
+Each run is trained exactly as the notebooks train it (``Course.train`` in quick mode, with the settings
+a grid entry changes on top). ``--record`` adds every run's final Spearman per seed to
+``cse_helpers/recorded/quick_seeds.json`` (:mod:`cse_helpers.results`), under the key of its method and
+changed settings (``"esimcse queue_size=0"``): the notebooks read the seeds' spread from there as the seed
+noise of their verdicts, and the seed ranges they print.
+
 A script that prints figures (and writes ``--out`` JSON), not a test.
 """
 
@@ -32,15 +38,17 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
+from cse_helpers import course  # noqa: E402
 from cse_helpers.constants import DATA_DIR, DEFAULT_MODEL  # noqa: E402
 from cse_helpers.course import MATCHING_EXAMPLES, MODE_SETTINGS  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard, evaluate_pairs  # noqa: E402
 from cse_helpers.inference import semantic_search, similarity  # noqa: E402
 from cse_helpers.models import SentenceEncoder  # noqa: E402
-from cse_helpers.train import train  # noqa: E402
+from cse_helpers.results import QUICK_SEEDS, RECORDED_MODEL, run_key  # noqa: E402
 
 TRAIN_KEYS = ("batch_size", "max_seq_len", "dropout", "learning_rate", "max_steps")
 QUESTION = MATCHING_EXAMPLES[0][0]  # 蛋黄吃多了有什么坏处
@@ -76,6 +84,9 @@ def main(argv=None) -> int:
                              "max_steps, pooler, temperature, ...), on top of the quick-mode settings")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--out", default=os.path.join("runs", "sweep_quick.json"))
+    parser.add_argument("--record", nargs="?", const=QUICK_SEEDS, default=None,
+                        help=f"add each run's Spearman per seed to this file (default {QUICK_SEEDS}), which the "
+                             "notebooks read for the seeds' spread")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,14 +114,17 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 t0 = time.perf_counter()
                 with tempfile.TemporaryDirectory() as save_dir:
-                    result = train(model=args.model, method=method, train_texts=texts, save_dir=save_dir,
-                                   seed=seed, logging_steps=max(1, settings["max_steps"] // 4), progress_bar=False,
-                                   **settings)
+                    C = course.Course(mode="quick", device=torch.device("cpu"), precision="fp32", seed=seed,
+                                      model=args.model, model_description=args.model,
+                                      settings={**MODE_SETTINGS["quick"], **settings}, runs_dir=save_dir,
+                                      _data={"train": texts, "dev": [p[:3] for p in pairs], "source": args.dev_path})
+                    result = C.train(method, save_dir=save_dir)  # grid entries outside MODE_SETTINGS too
                 seconds = time.perf_counter() - t0
                 encoder = result.encoder.eval()
                 metrics, scores = evaluate(encoder, pairs)
                 low, high = bootstrap_spearman_difference(u_scores, scores, labels)
-                run = {"method": method, "seed": seed, "settings": settings, "seconds": seconds, **metrics,
+                run = {"method": method, "seed": seed, "settings": settings, "seconds": seconds,
+                       "key": run_key(method, dict(zip(grid, combo))), **metrics,
                        "gain": metrics["spearman"] - u_metrics["spearman"], "gain_ci": [low, high],
                        **probes(encoder, texts), "final_loss": result.history["log"][-1]["loss"]}
                 runs.append(run)
@@ -135,7 +149,40 @@ def main(argv=None) -> int:
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump({"args": vars(args), "untrained": {**u_metrics, **u_probes}, "jaccard_spearman": jaccard,
                    "runs": runs}, f, indent=1, ensure_ascii=False)
+    if args.record:
+        record(args.record, runs, base, args, u_metrics["spearman"])
     return 0
+
+
+def record(path: str, runs: list[dict], base: dict, args, untrained: float) -> None:
+    """Merge ``runs`` into the recorded seeds file (one entry per run key, seeds sorted), under a file lock
+    so that sweeps running side by side do not lose each other's runs."""
+    import fcntl
+
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        recorded = {"what": "final dev Spearman of quick-mode runs per seed (benchmarks/sweep_quick.py --record)",
+                    "settings": base, "model": RECORDED_MODEL if os.path.abspath(args.model) == os.path.abspath(
+                        DEFAULT_MODEL) else args.model, "dev": os.path.relpath(
+                        args.dev_path, ROOT), "untrained_spearman": round(untrained, 4), "runs": {}}
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                old = json.load(f)
+            if old["settings"] != base or old["model"] != recorded["model"] or old["dev"] != recorded["dev"]:
+                raise SystemExit(f"{path} was recorded with other settings, model or dev file ({old['settings']}, "
+                                 f"{old['model']}, {old['dev']}): remove it to record these from scratch.")
+            recorded["runs"] = old["runs"]
+        for run in runs:
+            entry = recorded["runs"].setdefault(run["key"], {"seeds": [], "spearman": []})
+            by_seed = dict(zip(entry["seeds"], entry["spearman"]))
+            by_seed[run["seed"]] = round(run["spearman"], 4)
+            entry["seeds"], entry["spearman"] = map(list, zip(*sorted(by_seed.items())))
+            entry["recorded"] = time.strftime("%Y-%m-%d")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(recorded, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    print(f"recorded {len(runs)} runs in {path}")
 
 
 def _parse(value: str):

@@ -2,7 +2,8 @@
 
 Modules, one concept each: ``data`` (files and LCQMC), ``augment`` (word repetition and friends),
 ``losses`` (InfoNCE and the SimCSE label matrix), ``models`` (the encoder, SimCSE, ESimCSE, DiffCSE),
-``train`` (the loop and its CLI), ``evaluate`` (metrics on labelled pairs), ``inference``
+``train`` (the loop and its CLI), ``evaluate`` (metrics on labelled pairs and the one rule for "beyond the
+noise"), ``results`` (measured results the notebooks read: the seeds' spread, LCQMC's ranking), ``inference``
 (similarity and semantic search), ``plots`` (figures), ``tables`` (HTML tables), ``runtime`` (device,
 precision, seeds), ``checkpoint`` (exports and resumable training state), ``constants`` (the names
 and paths several modules use), ``tiny`` (small models built offline from a config), ``pretrain``

@@ -51,6 +51,30 @@ def word_repetition(tokens: Sequence, dup_rate: float = 0.32, rng: random.Random
     return out
 
 
+def same_length_repetition(tokens: Sequence, dup_rate: float = 0.32,
+                           rng: random.Random | None = None) -> tuple[list, list]:
+    """Two views with the *same number* of repeated tokens, at positions drawn independently.
+
+    A control for ESimCSE (notebook 2): ``dup_len`` is drawn once by :func:`word_repetition`'s rule, then
+    each view repeats ``dup_len`` distinct positions of its own. Both views are perturbed by repetition
+    like ESimCSE's positive, but their lengths are equal, as in SimCSE; so a difference between this and
+    ESimCSE comes from the length difference, not from repetition as a perturbation.
+
+    >>> first, second = same_length_repetition(list("今天天气很好"), rng=random.Random(0))
+    >>> len(first) == len(second)
+    True
+    """
+    _check_rate("dup_rate", dup_rate)
+    rng = _rng(rng)
+    n = len(tokens)
+    dup_len = min(rng.randint(0, max(2, int(dup_rate * n))), n)
+    views = []
+    for _ in range(2):
+        repeated = set(rng.sample(range(n), dup_len))
+        views.append([t for i, token in enumerate(tokens) for t in (token, token)[:1 + (i in repeated)]])
+    return views[0], views[1]
+
+
 def random_deletion(tokens: Sequence, rate: float = 0.1, rng: random.Random | None = None) -> list:
     """Delete each token with probability ``rate`` (at least one token is kept).
 

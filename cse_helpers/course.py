@@ -287,7 +287,7 @@ class Course:
         base.update(model=self.model, method=method, seed=self.seed, device=str(self.device),
                     save_dir=os.path.join(self.runs_dir, method), progress_bar=not self.quick)
         if method == "diffcse":
-            base["projector"] = "bn"  # DiffCSE's BatchNorm projector (Chuang et al., 2022)
+            base.setdefault("projector", "bn")  # DiffCSE's BatchNorm projector (Chuang et al., 2022), unless set
         base.update(overrides)
         return TrainingArguments(**base)
 
@@ -331,6 +331,31 @@ class Course:
             return loaded
         result = self.train(method, **overrides)
         return result.encoder, result.history
+
+    # ---- the noise of a comparison ------------------------------------------------------------------
+    def records_apply(self) -> bool:
+        """Whether the recorded quick-mode seeds (``cse_helpers/recorded/quick_seeds.json``) were trained like
+        this notebook's runs: quick mode, the shipped model, the same settings."""
+        from .results import COMPARED_SETTINGS, RECORDED_MODEL, quick_seeds
+
+        recorded = quick_seeds()
+        return (self.quick and recorded["model"] == RECORDED_MODEL and os.path.abspath(self.model) == os.path.abspath(
+            DEFAULT_MODEL) and all(self.settings.get(k) == recorded["settings"].get(k) for k in COMPARED_SETTINGS))
+
+    def seed_spread(self, *keys: str) -> float | None:
+        """The seed noise of a comparison between runs ``keys`` (``"simcse"``, ``"esimcse queue_size=0"``, ...):
+        the largest spread of their recorded seeds; None where the records do not apply (:meth:`records_apply`),
+        e.g. in full mode, and then every verdict says that the seed noise is not measured."""
+        from .results import recorded_spread
+
+        return recorded_spread(*keys) if self.records_apply() else None
+
+    def ranking_text(self, this_run: dict | None = None) -> str:
+        """The methods' order in this run (``{"simcse": spearman, ...}``), over the recorded seeds on the sample
+        (where they apply) and on LCQMC's dev pairs, side by side (:func:`cse_helpers.results.ranking_text`)."""
+        from .results import ranking_text
+
+        return ranking_text(this_run, recorded=self.records_apply())
 
     def describe(self) -> str:
         why = " (no GPU, or CSE_QUICK=1)" if self.quick else (" (GPU)" if self.device.type == "cuda" else

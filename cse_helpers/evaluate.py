@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -208,41 +209,92 @@ def paired_interval(a: Mapping, b: Mapping, labels: Sequence | None) -> tuple[fl
     return bootstrap_spearman_difference(b["scores"], a["scores"], labels)
 
 
-def beyond_noise(a: Mapping, b: Mapping, labels: Sequence | None = None, key: str = "spearman") -> int:
-    """+1 if ``a`` scores higher than ``b`` beyond the noise, -1 if lower, 0 if this dev set cannot tell.
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`noise_verdict` decided about ``a`` against ``b`` (Spearman on the same dev pairs).
 
-    The paired interval of the difference decides when it can be computed (:func:`paired_interval`),
-    else whether the two intervals overlap (a stricter test: overlapping intervals count as 0).
+    ``sign``: +1 ``a`` is higher beyond the noise, -1 lower, 0 the noise does not tell them apart.
+    ``difference``: Spearman(a) - Spearman(b). ``interval``: the paired 95% bootstrap interval of that
+    difference on the dev pairs (None when the pair-by-pair scores were not kept). ``seed_spread``: how
+    far apart runs with different seeds land at these settings (None: not measured). ``reason``: why, in words.
     """
+
+    sign: int
+    difference: float
+    interval: tuple[float, float] | None
+    seed_spread: float | None
+    reason: str
+
+
+def seed_spread(spearmans: Sequence[float]) -> float:
+    """The spread of runs that differ only by their seed: max - min of their Spearmans (0 for one run)."""
+    values = [float(v) for v in spearmans]
+    if not values:
+        raise ValueError("seed_spread needs at least one run's Spearman.")
+    return max(values) - min(values)
+
+
+def noise_verdict(a: Mapping, b: Mapping, labels: Sequence | None, *, seed_spread: float | None,
+                  key: str = "spearman") -> Verdict:
+    """The course's one rule for "beyond the noise": does ``a`` score higher (or lower) than ``b``?
+
+    Two kinds of noise stand between a measured difference and a real one:
+
+    1. **the dev pairs**: another sample of pairs would give other Spearmans. The paired bootstrap
+       interval of the difference (:func:`paired_interval`, the same resampled pairs for both models)
+       must exclude 0. Without pair-by-pair scores the two models' own intervals must not overlap
+       (a stricter test);
+    2. **the seed**: two runs that differ only by their seed (data order, dropout masks) land apart
+       too. The difference must be larger than ``seed_spread``, the spread of seeds at these settings
+       (:func:`seed_spread` of repeated runs, e.g. from ``cse_helpers.results``). ``None`` says that it
+       was not measured: the verdict then rests on the dev pairs alone, and its reason says so. ``0``
+       is for scores that no seed moves (a baseline such as character overlap, an untrained encoder).
+
+    A difference counts only when it clears both.
+    """
+    difference = float(a[key]) - float(b[key])
     interval = paired_interval(a, b, labels) if key == "spearman" else None
     if interval is not None:
-        return 1 if interval[0] > 0 else -1 if interval[1] < 0 else 0
-    if intervals_overlap(a, b, key):
-        return 0
-    return 1 if a[key] > b[key] else -1
+        pairs_clear = interval[0] > 0 or interval[1] < 0
+        pairs_text = (f"paired 95% interval [{interval[0]:+.3f}, {interval[1]:+.3f}] on the dev pairs"
+                      + ("" if pairs_clear else ", which includes 0"))
+    else:
+        pairs_clear = not intervals_overlap(a, b, key)
+        pairs_text = "the two 95% intervals " + ("do not overlap" if pairs_clear else "overlap")
+    if not np.isfinite(difference):
+        return Verdict(0, difference, interval, seed_spread, "no difference can be computed (a score is NaN)")
+    if seed_spread is None:
+        seeds_clear, seeds_text = True, "the spread of seeds at these settings is not measured"
+    elif seed_spread == 0:
+        seeds_clear, seeds_text = True, "no seed noise: neither score depends on a training seed"
+    else:
+        seeds_clear = abs(difference) > seed_spread
+        seeds_text = f"seeds at these settings spread over {seed_spread:.3f}"
+    sign = (1 if difference > 0 else -1) if pairs_clear and seeds_clear and difference != 0 else 0
+    return Verdict(sign, difference, interval, seed_spread, f"{pairs_text}; {seeds_text}")
+
+
+def beyond_noise(a: Mapping, b: Mapping, labels: Sequence | None = None, *, seed_spread: float | None,
+                 key: str = "spearman") -> int:
+    """+1 if ``a`` scores higher than ``b`` beyond the noise, -1 if lower, 0 if the noise cannot tell
+    (:func:`noise_verdict`, the course's one rule)."""
+    return noise_verdict(a, b, labels, seed_spread=seed_spread, key=key).sign
 
 
 def compare_text(name_a: str, a: Mapping, name_b: str, b: Mapping, key: str = "spearman",
-                 labels: Sequence | None = None) -> str:
-    """One sentence comparing two scores with their noise, e.g. for a notebook's "what you should see".
+                 labels: Sequence | None = None, *, seed_spread: float | None) -> str:
+    """One sentence comparing two scores with their noise, for a notebook's "what you should see".
 
-    With ``labels`` and both results' ``scores`` (``evaluate_pairs(..., return_scores=True)`` on the
-    same pairs), the paired interval of the difference decides; otherwise whether the two intervals
-    overlap (see :func:`beyond_noise`).
+    The verdict is :func:`noise_verdict`'s: the paired interval on the dev pairs (with ``labels`` and
+    both results' ``scores`` from ``evaluate_pairs(..., return_scores=True)``) and the seeds' spread.
     """
-    text = f"{name_a} {spearman_text(a, key=key)} vs {name_b} {spearman_text(b, key=key)}"
-    verdict = beyond_noise(a, b, labels, key)
-    interval = paired_interval(a, b, labels) if key == "spearman" else None
-    if interval is not None:
-        text += f"; paired 95% interval of the difference ({name_a} - {name_b}): [{interval[0]:+.3f}, " \
-                f"{interval[1]:+.3f}]"
-        if verdict == 0:
-            return f"{text}, which includes 0: this dev set does not tell them apart."
-    elif verdict == 0:
-        return f"{text}: the intervals overlap, so this dev set does not clearly tell them apart."
-    higher, lower = (name_a, name_b) if verdict > 0 else (name_b, name_a)
-    return f"{text}: {higher} is higher than {lower} beyond the noise of these dev pairs" + \
-        (" (the intervals do not overlap)." if interval is None else ".")
+    verdict = noise_verdict(a, b, labels, seed_spread=seed_spread, key=key)
+    text = (f"{name_a} {spearman_text(a, key=key)} vs {name_b} {spearman_text(b, key=key)}: difference "
+            f"{verdict.difference:+.3f} ({verdict.reason})")
+    if verdict.sign == 0:
+        return f"{text}: within the noise, not told apart."
+    higher, lower = (name_a, name_b) if verdict.sign > 0 else (name_b, name_a)
+    return f"{text}: {higher} is higher than {lower} beyond the noise."
 
 
 def score_metrics(scores: np.ndarray, labels: np.ndarray, threshold: float = 0.5,

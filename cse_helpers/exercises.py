@@ -11,9 +11,10 @@ None. Checking a stub says "not attempted yet" and nothing about the answer.
 Exercises, by notebook:
 
 - 0: :func:`check_character_jaccard`, :func:`check_spearman`, :func:`check_spearman_noise`
-- 1: :func:`check_tau1_loss_floor`, :func:`check_alignment`, :func:`check_uniformity`
-- 2: :func:`check_word_repetition`, :func:`check_momentum_update`
-- 3: :func:`check_rtd_labels`, :func:`check_mask_fractions`
+- 1: :func:`check_tau1_loss_floor`, :func:`check_alignment`, :func:`check_uniformity`,
+  :func:`check_dropout_ablation`
+- 2: :func:`check_word_repetition`, :func:`check_momentum_update`, :func:`check_length_cue`
+- 3: :func:`check_rtd_labels`, :func:`check_mask_fractions`, :func:`check_conditioning_losses`
 - 4: :func:`check_mean_pooling`, :func:`check_top_k`
 """
 
@@ -23,7 +24,7 @@ import copy
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -284,56 +285,85 @@ def check_spearman_noise(bootstrap: Callable | None) -> Verdict:
                                 f"hold as many pairs as the data ({NOISE_PAIRS}).")
     low, high = np.percentile(values, [2.5, 97.5])
     return _right(exercise, f"On the check's {NOISE_PAIRS} made-up pairs: Spearman {observed:.3f}, bootstrap "
-                            f"standard error {spread:.3f}, 95% interval [{low:.3f}, {high:.3f}]. Two models whose "
-                            "Spearman differ by much less than that are not told apart by a dev set of this size.")
+                            f"standard error {spread:.3f}, 95% interval [{low:.3f}, {high:.3f}]. That is the noise "
+                            "of one model's Spearman; two models scored on the same pairs are compared with a paired "
+                            "bootstrap of their difference, and their training seeds' spread "
+                            "(cse_helpers.evaluate.noise_verdict).")
 
 
 # ------------------------------------------------------------------------------------------------
 # Notebook 1: the loss at temperature 1, alignment and uniformity
 # ------------------------------------------------------------------------------------------------
 
-def _matrix_loss_levels(batch_size: int) -> tuple[float, float, float]:
-    """(lowest, chance, highest) of :func:`~cse_helpers.losses.simcse_matrix_loss` at temperature 1.
+def tau1_lowest_loss(batch_size: int) -> float:
+    """The lowest value of :func:`~cse_helpers.losses.simcse_matrix_loss` at temperature 1 (margin 0) for B sentences.
 
-    The candidates of each row are counted on the package's own label matrix; the chance level is the
-    loss of identical embeddings (every logit equal), computed by the package.
+    Each row has its twin and 2B - 2 negatives. More than two unit vectors cannot all sit at cosine -1 from each
+    other, so "twin at +1, every negative at -1" is out of reach for B > 2. By Jensen's inequality the loss is at
+    least log(1 + (2B - 2) exp(m)), m the mean over rows of (mean negative cosine - twin cosine), and m >= -B/(B-1)
+    because |sum of all 2B vectors|^2 >= 0. Twins identical and the B sentences on a regular simplex (every pair
+    at cosine -1/(B-1)) reach it: log(1 + (2B - 2) e^{-B/(B-1)}) (needs B - 1 dimensions).
     """
-    labels = losses.simcse_label_matrix(batch_size)  # (2B, 2B)
-    negatives = int((labels[0] == 0).sum())  # per row: everything but itself (masked) and its twin
+    b = batch_size
+    return math.log1p((2 * b - 2) * math.exp(-b / (b - 1)))
+
+
+def simplex_views(batch_size: int, dim: int | None = None) -> torch.Tensor:
+    """(2B, D) unit rows a1 a2 b1 b2 ...: twins identical, the B sentences on a regular simplex (cosine -1/(B-1))."""
+    dim = dim or batch_size
+    corners = torch.eye(batch_size, dim, dtype=torch.float64) - torch.ones(batch_size, dim,
+                                                                          dtype=torch.float64) / batch_size
+    corners[:, batch_size:] = 0.0
+    return F.normalize(corners, dim=1).repeat_interleave(2, dim=0)
+
+
+def _matrix_loss_levels(batch_size: int) -> tuple[float, float]:
+    """(lowest, chance) of :func:`~cse_helpers.losses.simcse_matrix_loss` at temperature 1.
+
+    The lowest is :func:`tau1_lowest_loss`; the chance level is the loss of identical embeddings (every
+    logit equal), computed by the package on its own label matrix.
+    """
     chance = float(losses.simcse_matrix_loss(torch.ones(2 * batch_size, 3), temperature=1.0))
-    # the logits are cosines in [-1, 1]: best when the twin is at +1 and every negative at -1, worst the other way
-    lowest = math.log1p(negatives * math.exp(-2.0))
-    highest = math.log1p(negatives * math.exp(2.0))
-    return lowest, chance, highest
+    return tau1_lowest_loss(batch_size), chance
 
 
 @_checked("the loss at temperature 1")
-def check_tau1_loss_floor(levels: Callable[[int], tuple[float, float, float]] | None) -> Verdict:
-    """Check ``levels(B)`` -> (lowest, chance, highest): the bounds and the chance level of the 2B x 2B loss.
+def check_tau1_loss_floor(levels: Callable[[int], tuple[float, float]] | None) -> Verdict:
+    """Check ``levels(B)`` -> (lowest, chance): the lowest value and the chance level of the 2B x 2B loss.
 
     The loss is :func:`cse_helpers.losses.simcse_matrix_loss` at temperature 1, margin 0, for a batch of B
-    sentences (2B rows): the lowest and highest values the range of the cosines allows, and the loss when
-    every embedding is the same. Tried for B = 2, 4, 8 and 64.
+    sentences (2B rows of unit vectors): the lowest value any embeddings can reach, and the loss when every
+    embedding is the same. Tried for B = 4, 2, 8 and 64 (B = 2 last among the small ones would hide the
+    antipodal answer, which is right only there).
     """
     exercise = "the loss at temperature 1"
     if levels is None:
-        return _not_attempted(exercise, "Write levels(B) returning (lowest, chance, highest)")
-    names = ("lowest", "chance", "highest")
+        return _not_attempted(exercise, "Write levels(B) returning (lowest, chance)")
+    names = ("lowest", "chance")
     for b in (4, 2, 8, 64):
         got = _call(exercise, levels, b, described=f"B={b}")
         if got is None:
-            return _not_attempted(exercise, "Make levels(B) return (lowest, chance, highest)")
+            return _not_attempted(exercise, "Make levels(B) return (lowest, chance)")
         values = [_number(v) for v in got] if isinstance(got, (tuple, list)) else []
-        if len(values) != 3 or None in values:
-            return _wrong(exercise, f"levels({b}) returned {got!r}; return three numbers: (lowest, chance, highest).")
-        e2, e1 = math.exp(-2.0), math.exp(-1.0)
+        if len(values) != 2 or None in values:
+            return _wrong(exercise, f"levels({b}) returned {got!r}; return two numbers: (lowest, chance).")
+        simplex = math.exp(-b / (b - 1))
         mistakes = {
-            "lowest": [(math.log1p((2 * b - 1) * e2), "did you count the row against itself? simcse_matrix_loss "
-                                                      "masks the diagonal: it is not a negative."),
-                       (math.log1p((b - 1) * e2), "that is info_nce's B x B form; count the negatives of a row of "
-                                                  "the 2B x 2B matrix."),
-                       (math.log1p((2 * b - 2) * e1), "the gap between the positive (+1) and a negative (-1) is 2, "
-                                                      "so at temperature 1 each negative weighs e^-2 against it."),
+            "lowest": [(math.log1p((2 * b - 2) * math.exp(-2.0)),
+                        "that puts each twin at +1 and every negative at -1, which more than two unit vectors "
+                        "cannot do: the mean cosine over all pairs of N unit vectors is at least -1/(N-1) "
+                        "(expand |z_1 + ... + z_N|^2 >= 0). Which arrangement puts every negative equally far?"),
+                       (math.log1p((2 * b - 1) * simplex), "did you count the row against itself? "
+                                                           "simcse_matrix_loss masks the diagonal: it is not a "
+                                                           "negative."),
+                       (math.log1p((b - 1) * simplex), "that is info_nce's B x B form; count the negatives of a "
+                                                       "row of the 2B x 2B matrix."),
+                       (math.log1p((2 * b - 2) * math.exp(-(2 * b) / (2 * b - 1))),
+                        "that spreads all 2B rows on a simplex of 2B points; with the twins identical there are "
+                        "only B distinct points, so the simplex has B corners (cosine -1/(B-1))."),
+                       (math.log1p((2 * b - 1) * math.exp(-2.0)), "each twin at +1 and every negative at -1 "
+                                                                  "cannot happen for B > 2, and the diagonal is "
+                                                                  "masked (not a negative)."),
                        (0.0, "at temperature 1 the logits stay in [-1, 1]: the softmax cannot put all its "
                              "probability on the positive, so the loss cannot reach 0.")],
             "chance": [(math.log(2 * b), "did you count the row against itself? Its logit is masked (-inf), so "
@@ -341,23 +371,19 @@ def check_tau1_loss_floor(levels: Callable[[int], tuple[float, float, float]] | 
                        (math.log(b), "that is info_nce's B x B form; a row of the 2B x 2B matrix has more "
                                      "candidates."),
                        (math.log(2 * b - 2), "the positive is one of the candidates of the softmax too.")],
-            "highest": [(math.log1p((2 * b - 1) * math.exp(2.0)), "did you count the row against itself? It is "
-                                                                  "masked out."),
-                        (math.log1p((b - 1) * math.exp(2.0)), "that is info_nce's B x B form; count the "
-                                                              "negatives of a row of the 2B x 2B matrix."),
-                        (math.log1p((2 * b - 2) * math.exp(1.0)), "the gap between a negative (+1) and the "
-                                                                  "positive (-1) is 2, not 1.")],
         }
         for name, value, expected in zip(names, values, _matrix_loss_levels(b)):
             if not _close(value, expected):
                 hint = _mistake(value, mistakes[name]) or (
                     "at temperature 1 the logits are the cosines themselves; count the candidates of one row "
-                    "(its twin, and the negatives) in simcse_label_matrix(B).")
+                    "(its twin, and the negatives) in simcse_label_matrix(B), and ask which cosines unit "
+                    "vectors can have all at once.")
                 return _wrong(exercise, f"got {name} = {value:.4f} for B={b}, expected {expected:.4f}: {hint}")
-    lowest, chance, highest = _matrix_loss_levels(4)
-    return _right(exercise, f"For B=4: {lowest:.3f} <= loss <= {highest:.3f}, and {chance:.3f} when nothing is "
-                            "learnt. At temperature 1 even a perfect model keeps a large loss: that is why SimCSE "
-                            "divides the cosines by 0.05.")
+    lowest, chance = _matrix_loss_levels(4)
+    return _right(exercise, f"For B=4 the loss is at least {lowest:.3f} (twins identical, the 4 sentences on a "
+                            f"regular simplex, cosine -1/3), and {chance:.3f} when every embedding is the same. At "
+                            "temperature 1 even the best arrangement keeps a large loss: that is one reason "
+                            "SimCSE divides the cosines by 0.05.")
 
 
 def _unit_rows(n: int, d: int, seed: int) -> torch.Tensor:
@@ -428,8 +454,98 @@ def check_uniformity(uniformity: Callable[[torch.Tensor], float] | None) -> Verd
     return _right(exercise, "It matches cse_helpers.evaluate.uniformity.")
 
 
+def _run_settings(run, exercise: str, which: str) -> dict:
+    """The arguments a :class:`~cse_helpers.train.TrainResult` was trained with (its ``training_args.json``)."""
+    import json
+    import os
+
+    path = os.path.join(str(getattr(run, "last_dir", "")), "training_args.json")
+    if not hasattr(run, "history") or not os.path.isfile(path):
+        raise _Raised(_wrong(exercise, f"{which} is {type(run).__name__}; give what C.train(...) returns (a "
+                                       "TrainResult, whose run folder holds training_args.json)."))
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _ablation_seed_spread(settings_with: Mapping, settings_without: Mapping) -> float | None:
+    """The recorded seed spread of "simcse" against "simcse dropout=0.0" when the runs were trained at the
+    recorded quick-mode settings (``cse_helpers/recorded/quick_seeds.json``); None otherwise (not measured)."""
+    import os
+
+    from .constants import DEFAULT_MODEL
+    from .results import COMPARED_SETTINGS, quick_seeds, recorded_spread
+
+    recorded = quick_seeds()
+    same_model = os.path.abspath(str(settings_with.get("model"))) == os.path.abspath(DEFAULT_MODEL)
+    at_records = all(settings_with.get(k) == recorded["settings"].get(k) for k in COMPARED_SETTINGS)
+    if not (same_model and at_records and "simcse dropout=0.0" in recorded["runs"]):
+        return None
+    return recorded_spread("simcse", "simcse dropout=0.0")
+
+
+@_checked("dropout off")
+def check_dropout_ablation(runs: Sequence | None) -> Verdict:
+    """Check an ablation: ``runs = (without, with_dropout)``, two SimCSE runs of ``C.train`` (TrainResults) that
+    differ only in their dropout (0 in the first, > 0 in the second).
+
+    It checks the set-up (one change only), then reports what the runs show: the first and last training loss of
+    each and their dev Spearman compared under the course's one rule (:func:`cse_helpers.evaluate.compare_text`;
+    the seed spread is the recorded one when the runs used the recorded quick-mode settings, else not measured).
+    """
+    exercise = "dropout off"
+    if runs is None:
+        return _not_attempted(exercise, "Train the two runs and set dropout_runs = (without, with_dropout)")
+    if not isinstance(runs, (tuple, list)) or len(runs) != 2:
+        return _wrong(exercise, f"got {type(runs).__name__}; make it a pair (without, with_dropout) of what "
+                                "C.train returns.")
+    without, with_dropout = runs
+    settings = [_run_settings(run, exercise, which) for run, which in ((without, "the first run"),
+                                                                        (with_dropout, "the second run"))]
+    if settings[0].get("method") != "simcse" or settings[1].get("method") != "simcse":
+        return _wrong(exercise, "train both runs with the method \"simcse\".")
+    if settings[0].get("dropout") != 0.0:
+        return _wrong(exercise, f"the first run was trained with dropout {settings[0].get('dropout')}; train it with "
+                                "dropout=0.0 (C.train(\"simcse\", dropout=0.0, ...)).")
+    if not settings[1].get("dropout"):
+        return _wrong(exercise, "the second run has dropout 0 too; train it with this mode's dropout (leave "
+                                "dropout out).")
+    from .train import RUN_DEFINING
+
+    differ = [k for k in RUN_DEFINING if k != "dropout" and settings[0].get(k) != settings[1].get(k)]
+    if differ:
+        return _wrong(exercise, f"the runs differ in {', '.join(differ)} too: change only the dropout, or the "
+                                "comparison cannot say what the dropout did.")
+    evals = [run.history.get("eval") or [] for run in (without, with_dropout)]
+    if not all(evals):
+        return _wrong(exercise, "a run has no dev evaluation; train with the default valid_steps (or one that "
+                                "evaluates at the last step).")
+    scored = []
+    for run, history in zip((without, with_dropout), evals):
+        final = dict(history[-1])
+        if getattr(run, "final_scores", None) is not None:
+            final["scores"] = run.final_scores
+        scored.append(final)
+    logs = [run.history["log"] for run in (without, with_dropout)]
+    p = settings[1]["dropout"]
+    lines = [f"training loss, first -> last logged: dropout 0: {logs[0][0]['loss']:.3f} -> {logs[0][-1]['loss']:.3f}; "
+             f"dropout {p}: {logs[1][0]['loss']:.3f} -> {logs[1][-1]['loss']:.3f}."]
+    lines.append("Without dropout the two views of a sentence are the same vector (its positive has cosine 1), "
+                 "so the loss is " + ("lower from the first step: the positive is found trivially, and only the "
+                                      "negatives are left to push apart."
+                                      if logs[0][0]["loss"] < logs[1][0]["loss"] else
+                                      "not lower at the first step here, which is unexpected: check that the first "
+                                      "run really used dropout 0."))
+    spread = _ablation_seed_spread(settings[1], settings[0])
+    lines.append("Dev Spearman: " + evaluate.compare_text("dropout 0", scored[0], f"dropout {p}", scored[1],
+                                                          seed_spread=spread))
+    lines.append("Gao et al. (2021) report that removing dropout leads to a representation collapse at their scale "
+                 "(abstract; Table 3 for the dropout rates they tried); whether a short run shows it is what the "
+                 "verdict above says.")
+    return _right(exercise, "\n".join(lines))
+
+
 # ------------------------------------------------------------------------------------------------
-# Notebook 2: word repetition and the momentum update
+# Notebook 2: word repetition, the momentum update and the length cue
 # ------------------------------------------------------------------------------------------------
 
 def _runs(tokens: Sequence) -> list[tuple[object, int]]:
@@ -565,6 +681,78 @@ def check_momentum_update(update: Callable | None) -> Verdict:
     return _right(exercise, "The same moving average as cse_helpers.models.MomentumEncoder.update.")
 
 
+def _cue_texts(seed: int = 0) -> list[str]:
+    """Distinct made-up "sentences" of 4 to 14 characters, several of each length (for :func:`check_length_cue`)."""
+    rng = random.Random(seed)
+    alphabet = [chr(c) for c in range(0x4E00, 0x4E00 + 400)]
+    texts: set[str] = set()
+    for length in range(4, 15):
+        while sum(len(t) == length for t in texts) < 6:
+            texts.add("".join(rng.sample(alphabet, length)))
+    return sorted(texts)
+
+
+def _length_only(texts: Sequence[str]) -> torch.Tensor:
+    """An encoder that sees only the length: cos(x, y) = cos(0.2 * (len x - len y))."""
+    angle = torch.tensor([0.2 * len(t) for t in texts], dtype=torch.float64)
+    return torch.stack([angle.cos(), angle.sin()], dim=1)
+
+
+def _characters_only(texts: Sequence[str]) -> torch.Tensor:
+    """An encoder that sees only which characters occur (not how often, not where): repeats change nothing."""
+    z = torch.zeros(len(texts), 400, dtype=torch.float64)
+    for row, text in enumerate(texts):
+        for c in set(text):
+            z[row, (ord(c) - 0x4E00) % 400] = 1.0
+    return F.normalize(z, dim=1)
+
+
+@_checked("the length cue")
+def check_length_cue(length_cue: Callable | None) -> Verdict:
+    """Check ``length_cue(encode, texts, k, rng)`` -> ``(rise when the lengths become equal, rise when they
+    become unequal)``, the experiment of notebook 2 (:func:`cse_helpers.analysis.length_cue`).
+
+    It is run with two encoders whose answer does not depend on which sentences, partners and repeats are drawn:
+    one that sees only the length (equal lengths: cosine 1), where the answer is (1 - cos(0.2 k), cos(0.2 k) - 1),
+    and one that sees only which characters occur, where repeating a character changes nothing: (0, 0).
+    """
+    exercise = "the length cue"
+    if length_cue is None:
+        return _not_attempted(exercise, "Write length_cue(encode, texts, k, rng)")
+    texts = _cue_texts()
+    for k in (3, 2):
+        for encode, expected, what in (
+                (_length_only, (1 - math.cos(0.2 * k), math.cos(0.2 * k) - 1), "sees only the length"),
+                (_characters_only, (0.0, 0.0), "sees only which characters occur")):
+            given = list(texts)
+            out = _call(exercise, length_cue, encode, given, k, random.Random(0),
+                        described=f"an encoder that {what}, k={k}")
+            if out is None:
+                return _not_attempted(exercise, "Make length_cue(...) return its two mean changes")
+            if given != texts:
+                return _wrong(exercise, "your function changed the list of texts it was given.")
+            try:
+                match, mismatch = (_number(v) for v in out)
+            except (TypeError, ValueError):
+                return _wrong(exercise, f"return two numbers (equal, unequal); got {out!r}.")
+            if match is None or mismatch is None:
+                return _wrong(exercise, f"return two numbers (equal, unequal); got {out!r}.")
+            if _close(match, expected[0], abs_=1e-4) and _close(mismatch, expected[1], abs_=1e-4):
+                continue
+            where = f"With an encoder that {what} and k={k} you got ({match:+.4f}, {mismatch:+.4f})"
+            if what.endswith("occur"):
+                return _wrong(exercise, f"{where}; repeating characters of b changes nothing for this encoder, so "
+                                        "both changes must be 0. Does b' hold only b's characters, b itself "
+                                        "unchanged otherwise?")
+            if _close(match, expected[1], abs_=1e-4) and _close(mismatch, expected[0], abs_=1e-4):
+                return _wrong(exercise, f"{where}: the two numbers are swapped. The first is for the partner whose "
+                                        "length b' matches (k characters longer than b).")
+            return _wrong(exercise, f"{where}. For this encoder only lengths count: check that a1 has b's length, "
+                                    "a2 is k characters longer, and b' repeats exactly k characters of b.")
+    return _right(exercise, "The same experiment as cse_helpers.analysis.length_cue: the content of b is held "
+                            "fixed, only which partner's length it matches changes.")
+
+
 # ------------------------------------------------------------------------------------------------
 # Notebook 3: replaced-token detection
 # ------------------------------------------------------------------------------------------------
@@ -668,6 +856,83 @@ def check_mask_fractions(fractions: Sequence[float] | None, mask_ratio: float = 
     else:
         hint = "of the selected tokens, 80% become [MASK]; how is the rest split (BERT, Devlin et al., 2019)?"
     return _wrong(exercise, f"got {tuple(round(v, 4) for v in values)}: {hint}")
+
+
+def _conditioning_case() -> tuple[torch.Tensor, ...]:
+    """Six edited sentences of five tokens, their sentence embeddings h (6, 4) and RTD labels."""
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(6, 4, generator=g)
+    edited = torch.randint(5, 50, (6, 5), generator=g)
+    labels = (torch.rand(6, 5, generator=g) < 0.3).long()
+    labels[:, 0] = losses.IGNORE_INDEX  # [CLS]
+    return h, edited, labels, torch.ones(6, 5, dtype=torch.long)
+
+
+@_checked("conditioning controls")
+def check_conditioning_losses(conditioning_losses: Callable | None) -> Verdict:
+    """Check ``conditioning_losses(detect, h, edited, labels, attention_mask)`` -> ``(own, shuffled, mean)``: an
+    experiment with two controls on DiffCSE's discriminator ``detect`` (as
+    :meth:`cse_helpers.models.DiffCSE.detection_loss`), all on the same edits: each sentence with its own
+    embedding h, with h shuffled so that every sentence gets another sentence's h, and with every sentence given
+    the batch's mean h (what the sentences share, nothing of their own).
+
+    The check runs it with a planted discriminator that records what it is given.
+    """
+    exercise = "conditioning controls"
+    if conditioning_losses is None:
+        return _not_attempted(exercise, "Write conditioning_losses(detect, h, edited, labels, attention_mask)")
+    h, edited, labels, mask = _conditioning_case()
+    calls = []
+
+    def detect(h_given, edited_given, labels_given, mask_given, terms=None):
+        calls.append((torch.as_tensor(h_given).detach().clone(), edited_given, labels_given, mask_given))
+        return ((torch.as_tensor(h_given) - h) ** 2).sum(-1).mean()  # 0 only for each sentence's own h
+
+    got = _call(exercise, conditioning_losses, detect, h.clone(), edited.clone(), labels.clone(), mask.clone(),
+                described="6 sentences")
+    if got is None and not calls:
+        return _not_attempted(exercise, "Make conditioning_losses(...) return (own, shuffled, mean)")
+    values = [_number(v) for v in got] if isinstance(got, (tuple, list)) else []
+    if len(values) != 3 or None in values:
+        return _wrong(exercise, f"return three losses (own, shuffled, mean), each a number; got {got!r}.")
+    if len(calls) != 3:
+        return _wrong(exercise, f"detect was called {len(calls)} times; call it once per condition: own h, "
+                                "shuffled h, mean h.")
+    for h_given, *edits in calls:
+        if tuple(h_given.shape) != tuple(h.shape):
+            return _wrong(exercise, f"detect got h of shape {tuple(h_given.shape)}; every condition gives one h "
+                                    f"per sentence, shape {tuple(h.shape)}.")
+        if not all(torch.equal(torch.as_tensor(a), b) for a, b in zip(edits, (edited, labels, mask))):
+            return _wrong(exercise, "the three conditions must see the same edited sentences, labels and mask: "
+                                    "only h may change, or the difference mixes h with the edits.")
+    given = [c[0] for c in calls]
+    own = [i for i, g in enumerate(given) if torch.allclose(g, h)]
+    if not own:
+        return _wrong(exercise, "one condition gives each sentence its own h, unchanged.")
+    same_rows = [i for i, g in enumerate(given) if i not in own[:1] and torch.allclose(g, g[:1].expand_as(g))]
+    if not same_rows:
+        return _wrong(exercise, "one condition gives every sentence the batch's mean h, "
+                                "h.mean(dim=0, keepdim=True) repeated on every row.")
+    order = [own[0], next(i for i in range(3) if i not in (own[0], same_rows[0])), same_rows[0]]
+    own_h, shuffled_h, mean_h = (given[i] for i in order)
+    # each row of the shuffled h must be some row of h, each used once, none in its own place
+    match = torch.cdist(shuffled_h, h).argmin(dim=1)
+    if not torch.allclose(shuffled_h, h[match]) or len(set(match.tolist())) != len(h):
+        return _wrong(exercise, "the shuffled h must be the batch's own embeddings in another order, each used "
+                                "once: noise or repeated rows would test something else.")
+    kept = [i for i in range(len(h)) if int(match[i]) == i]
+    if kept:
+        return _wrong(exercise, f"sentence(s) {kept} kept their own h in the shuffled condition: give every "
+                                "sentence another sentence's h (e.g. torch.roll(h, 1, dims=0)); a random "
+                                "permutation leaves some in place.")
+    if not torch.allclose(mean_h, h.mean(dim=0, keepdim=True).expand_as(h), atol=1e-6):
+        return _wrong(exercise, "the mean condition gives every sentence the batch's mean h, "
+                                "h.mean(dim=0, keepdim=True) repeated on every row.")
+    expected = [float(((given[i] - h) ** 2).sum(-1).mean()) for i in order]
+    if not all(_close(v, e) for v, e in zip(values, expected)):
+        return _wrong(exercise, "return the three losses that detect gave, in this order: (own, shuffled, mean).")
+    return _right(exercise, "One change at a time, on the same edits: a discriminator that reads what h says about "
+                            "its own sentence does better with the own h than with either control.")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 
@@ -139,7 +140,12 @@ class MLPHead(nn.Module):
 
 
 class ProjectionMLP(nn.Module):
-    """DiffCSE's BatchNorm projector: Linear, BN, ReLU, Linear, BN without affine (hidden 2H)."""
+    """DiffCSE's BatchNorm projector: Linear, BN, ReLU, Linear, BN without affine (hidden 2H).
+
+    As ``ProjectionMLP`` in Chuang et al.'s code (voidism/DiffCSE, ``diffcse/models.py``): Linear(H, 2H, no bias),
+    BatchNorm1d(2H), ReLU, Linear(2H, H, no bias), BatchNorm1d(H, affine=False). In training the last layer
+    standardises every dimension over the batch (mean 0, variance 1 across its rows).
+    """
 
     def __init__(self, hidden_size: int):
         super().__init__()
@@ -222,6 +228,10 @@ class SentenceEncoder(nn.Module):
         ``mean``: the average of the last layer over real tokens (padding masked out).
         ``first_last_avg``: the average of the first and last layers' token averages.
 
+    Projectors (the head on top of the pooler): ``mlp``, SimCSE's dense + tanh, for the ``cls`` pooler only
+    (no head with the others); ``bn``, DiffCSE's BatchNorm projector (:class:`ProjectionMLP`), with any pooler.
+    With ``mlp_only_train`` either head is used in training only.
+
     The attention mask is always passed, so a sentence's embedding does not depend on how much
     padding its batch has.
     """
@@ -237,7 +247,9 @@ class SentenceEncoder(nn.Module):
         self.pooler, self.mlp_only_train, self.projector = pooler, mlp_only_train, projector
         self.name_or_path = name_or_path
         hidden = backbone.config.hidden_size
-        self.head = (MLPHead(hidden) if projector == "mlp" else ProjectionMLP(hidden)) if pooler == "cls" else None
+        # SimCSE's MLP head belongs to the cls pooler; DiffCSE's BatchNorm projector goes on whatever the pooler
+        # gives (Chuang et al. put it on [CLS]; the course's quick-mode model averages its tokens)
+        self.head = ProjectionMLP(hidden) if projector == "bn" else MLPHead(hidden) if pooler == "cls" else None
         self.prefix_ids, self.suffix_ids = special_token_template(tokenizer)
         self.max_seq_len = max_seq_len
         self.check_max_seq_len(max_seq_len)
@@ -616,13 +628,16 @@ class ESimCSE(SimCSE):
 
     def after_loss(self, batch: dict, gather: Callable[[torch.Tensor], torch.Tensor] = lambda z: z) -> None:
         """Enqueue the momentum encoder's embeddings of this batch's sentences (of every process's share)."""
+        if self.queue.size == 0:  # no queue (queue_size=0, an ablation): the momentum encoder has nothing to do
+            return
         originals = slice(0, None, 2)  # rows a1 b1 c1 ...: the sentences without repetition
         negatives = self.momentum_encoder(batch["input_ids"][originals], batch["attention_mask"][originals],
                                           apply_head=self.encoder.head is not None)  # (n, H)
         self.queue.enqueue(gather(negatives))  # (B, H): the same queue on every process
 
     def after_optimizer_step(self) -> None:
-        self.momentum_encoder.update(self.encoder)
+        if self.queue.size:  # the momentum encoder only makes the queue's embeddings
+            self.momentum_encoder.update(self.encoder)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         if not len(self.queue):
@@ -752,17 +767,18 @@ class DiffCSE(SimCSE):
             self.mask_generator(self.encoder.device).set_state(state[self.MASK_RNG_KEY])
 
     # ---- the loss ---------------------------------------------------------------------------------------
-    def replace_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def replace_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Mask, let the generator fill in, and label: returns (edited_ids, rtd_labels, maskable).
 
         ``rtd_labels`` is 1 where the edited token differs from the original, 0 where it is the same,
-        and -100 (ignored) on padding and special tokens.
+        and -100 (ignored) on padding and special tokens. ``generator`` draws the masks instead of the
+        objective's own seeded one (which then stays where it was).
         """
         maskable = self.maskable(input_ids, attention_mask)
+        generator = generator if generator is not None else self.mask_generator(input_ids.device)
         masked_ids, selected = mask_tokens(input_ids, maskable, self.encoder.tokenizer.mask_token_id,
-                                           len(self.encoder.tokenizer), self.mask_ratio,
-                                           self.mask_generator(input_ids.device))
+                                           len(self.encoder.tokenizer), self.mask_ratio, generator)
         with torch.inference_mode():
             predicted = self.generator(input_ids=masked_ids, attention_mask=attention_mask).logits.argmax(-1)
         edited = torch.where(selected, predicted.clone(), input_ids)  # (N, L), the top prediction where masked
@@ -778,6 +794,13 @@ class DiffCSE(SimCSE):
         """The replaced-token-detection loss of sentences ``input_ids`` (n, L) with embeddings ``z1`` (n, H):
         the sum over their real tokens divided by ``terms`` (default: their count, i.e. the mean)."""
         edited, labels, _ = self.replace_tokens(input_ids, attention_mask)
+        return self.detection_loss(z1, edited, labels, attention_mask, terms)
+
+    def detection_loss(self, z1: torch.Tensor, edited: torch.Tensor, labels: torch.Tensor,
+                       attention_mask: torch.Tensor, terms: torch.Tensor | None = None) -> torch.Tensor:
+        """The discriminator's cross-entropy on edited sentences ``edited`` (n, L) with their RTD ``labels``
+        (from :meth:`replace_tokens`), conditioned on the sentence embeddings ``z1`` (n, H): the sum over
+        the real tokens divided by ``terms`` (default: their count)."""
         embeds = self.discriminator.get_input_embeddings()(edited)  # (n, L, H)
         embeds = torch.cat([z1.unsqueeze(1).to(embeds.dtype), embeds[:, 1:]], dim=1)  # [CLS] slot <- z1
         hidden = self.discriminator(inputs_embeds=embeds, attention_mask=attention_mask).last_hidden_state
@@ -795,8 +818,62 @@ class DiffCSE(SimCSE):
 
     def local_loss(self, z1: torch.Tensor, batch: dict, terms: torch.Tensor) -> dict[str, torch.Tensor]:
         originals = slice(0, None, 2)
-        rtd = self.rtd_loss(z1, batch["input_ids"][originals], batch["attention_mask"][originals], terms)
-        return {"loss": self.lambda_rtd * rtd, "rtd": rtd.detach()}
+        input_ids, attention_mask = batch["input_ids"][originals], batch["attention_mask"][originals]
+        edited, labels, _ = self.replace_tokens(input_ids, attention_mask)
+        rtd = self.detection_loss(z1, edited, labels, attention_mask, terms)
+        # "replaced": the share of the batch's real tokens whose label is 1 (pieces and processes add up to it),
+        # the p of the RTD loss's base rate H(p)
+        replaced = (labels == 1).sum().float() / terms.clamp(min=1)
+        return {"loss": self.lambda_rtd * rtd, "rtd": rtd.detach(), "replaced": replaced.detach()}
+
+    def held_out_batches(self, texts: Sequence[str], batch_size: int = 32, seed: int = 0):
+        """For each full batch of ``batch_size`` held-out ``texts``: ``(h, edited, labels, attention_mask)``, what
+        the discriminator sees in training, without gradients: h (n, H) through the projector as in training,
+        the edited sentences and their RTD labels (n, L) (masks drawn by a generator seeded with ``seed``).
+
+        Encoder and discriminator are in evaluation mode until the loop ends (no dropout; BatchNorm with its
+        running statistics), then back in their mode.
+        """
+        was_training = self.training
+        self.eval()
+        generator = torch.Generator(device=self.encoder.device).manual_seed(seed)
+        try:
+            for start in range(0, len(texts) - batch_size + 1, batch_size):
+                with torch.no_grad():
+                    batch = self.encoder.batch(texts[start:start + batch_size])
+                    input_ids, attention_mask = batch["input_ids"], batch["attention_mask"]  # (n, L)
+                    h = self.encoder(input_ids, attention_mask, apply_head=True)  # (n, H)
+                    edited, labels, _ = self.replace_tokens(input_ids, attention_mask, generator)
+                yield h, edited, labels, attention_mask
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def conditioning_probe(self, texts: Sequence[str], batch_size: int = 32, seed: int = 0) -> list[dict]:
+        """The test of "RTD makes the sentence embedding h carry the sentence's content", on held-out ``texts``.
+
+        For each full batch (:meth:`held_out_batches`): the discriminator's RTD loss on the same edits with each
+        sentence's own h (``"own"``) and with h shuffled across the batch (``"shuffled"``: sentence i gets the h
+        of sentence i-1, so none keeps its own), the share of real tokens replaced (``"replaced"``, p) and the
+        loss of a predictor that knows only p (``"base_rate"``, :func:`binary_entropy`). If the discriminator
+        reads what h says about its own sentence, the shuffled h gives a higher loss.
+        """
+        rows = []
+        for h, edited, labels, attention_mask in self.held_out_batches(texts, batch_size, seed):
+            own = self.detection_loss(h, edited, labels, attention_mask)
+            shuffled = self.detection_loss(h.roll(1, dims=0), edited, labels, attention_mask)
+            replaced = float((labels == 1).sum() / (labels != IGNORE_INDEX).sum().clamp(min=1))
+            rows.append({"own": float(own), "shuffled": float(shuffled), "replaced": replaced,
+                         "base_rate": binary_entropy(replaced)})
+        return rows
+
+
+def binary_entropy(p: float) -> float:
+    """H(p) = -p log p - (1-p) log(1-p), in nats: the RTD loss of a predictor that knows only the rate p of
+    replaced tokens (it gives every token the probability p of being replaced); 0 at p = 0 or 1."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p={p}: a rate must be in [0, 1].")
+    return -sum(q * math.log(q) for q in (p, 1.0 - p) if q > 0)
 
 
 def load_generator(name_or_path: str, encoder: SentenceEncoder) -> nn.Module:

@@ -193,13 +193,19 @@ def plot_curves(histories: Mapping[str, dict], key: str = "loss", ax=None, title
 
 
 def plot_loss_parts(history: dict, lambda_rtd: float, ax=None):
-    """DiffCSE's two losses over training: contrastive, RTD and the weighted ``lambda * RTD`` (log scale)."""
+    """DiffCSE's two losses over training: contrastive, RTD and the weighted ``lambda * RTD`` (log scale), and,
+    where the log has the share p of replaced tokens, RTD's base rate H(p) (a predictor that knows only p)."""
+    from .models import binary_entropy
+
     fig, ax = _figure(ax, figsize=(7, 4))
     log = [r for r in history.get("log", []) if "rtd" in r and "contrastive" in r]
     steps = [r["step"] for r in log]
     ax.plot(steps, [r["contrastive"] for r in log], label="contrastive (InfoNCE)")
     ax.plot(steps, [r["rtd"] for r in log], label="RTD (cross-entropy per token)")
     ax.plot(steps, [lambda_rtd * r["rtd"] for r in log], "--", label=f"λ·RTD, λ={lambda_rtd:g}")
+    if log and all("replaced" in r for r in log):
+        ax.plot(steps, [binary_entropy(r["replaced"]) for r in log], ":", color="C1",
+                label="RTD base rate H(p), p = share replaced")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss (log scale)")
@@ -312,7 +318,8 @@ def plot_queue_fill(sizes: Sequence[int], capacity: int, ax=None):
 
 def plot_batch_study(rows: Sequence[Mapping], baseline: Mapping | None = None, mini_batch_size: int | None = None):
     """The batch-size study (:func:`cse_helpers.batch_study.batch_size_study`): dev Spearman with its
-    interval per batch size (left), and the memory of a step with and without gradient caching (right)."""
+    interval per batch size (left), and the memory of two steps with and without gradient caching (right),
+    labelled with what was measured (``memory_measure`` of the rows: RSS increase or GPU peak)."""
     sizes = [r["batch_size"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
     spearman = np.array([r["spearman"] for r in rows])
@@ -325,7 +332,9 @@ def plot_batch_study(rows: Sequence[Mapping], baseline: Mapping | None = None, m
     left.set_xticks(sizes, [str(b) for b in sizes])
     left.set_xlabel("batch size B (sentences per loss)")
     left.set_ylabel("dev Spearman")
-    left.set_title(f"the same {rows[0]['sentences_seen'] // sizes[0]} steps at each B")
+    seen, steps = {r["sentences_seen"] for r in rows}, [r["sentences_seen"] // r["batch_size"] for r in rows]
+    left.set_title(f"the same {seen.pop()} sentences at each B (steps: {', '.join(map(str, steps))})"
+                   if len(seen) == 1 else f"the same {steps[0]} steps at each B")
     keep_min_span(left)
     left.legend(fontsize=8)
     plain = [r["peak_mib_plain"] for r in rows]
@@ -339,7 +348,7 @@ def plot_batch_study(rows: Sequence[Mapping], baseline: Mapping | None = None, m
             right.text(i - 0.2, 0, "does not fit", rotation=90, ha="center", va="bottom", fontsize=8)
     right.set_xticks(x, [str(b) for b in sizes])
     right.set_xlabel("batch size B")
-    right.set_ylabel("peak memory of a 2-step run (MiB)")
+    right.set_ylabel(f"{rows[0].get('memory_measure', 'memory')},\n2 steps (MiB)")
     right.set_title("memory: the whole batch vs. M sentences at a time")
     right.legend(fontsize=8)
     fig.tight_layout()
@@ -466,5 +475,96 @@ def plot_playground(result: Mapping, ax=None, figsize=PLAYGROUND_FIGSIZE):
     second = "second view (words repeated)" if result.get("method") == "esimcse" else "second view"
     ax.set_xlabel(f"candidates: {second} of each sentence")
     ax.set_ylabel("anchor: first view")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# The embedding space: a 2-D projection and the singular-value spectrum (anisotropy)
+# ------------------------------------------------------------------------------------------------
+
+def unit_rows(embeddings) -> np.ndarray:
+    """The embeddings (N, H) as a float array with each row scaled to length 1 (the cosine's view of them)."""
+    x = _numpy(embeddings)
+    if x.ndim != 2 or len(x) < 2:
+        raise ValueError(f"expected an (N, H) matrix of N >= 2 embeddings, got shape {x.shape}.")
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _gram_eigen(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (descending) and eigenvectors (columns) of ``x.T @ x``, (H, H): the squared singular values
+    and right singular vectors of ``x``, much faster than a full SVD of a tall (N, H) matrix."""
+    import torch  # its eigh is fast and steady on a busy CPU, where LAPACK's through NumPy can stall
+
+    values, vectors = torch.linalg.eigh(torch.from_numpy(np.ascontiguousarray(x.T @ x, dtype=np.float64)))
+    values, vectors = values.numpy()[::-1], vectors.numpy()[:, ::-1]  # descending
+    return np.clip(values, 0.0, None), vectors
+
+
+def pca_2d(embeddings) -> tuple[np.ndarray, np.ndarray]:
+    """The unit-length embeddings projected on their first two principal components.
+
+    Returns the (N, 2) coordinates (the rows centred on their mean, then projected) and the share of the
+    variance that each of the two components holds (2,).
+    """
+    x = unit_rows(embeddings)
+    centred = x - x.mean(axis=0)  # (N, H)
+    values, vectors = _gram_eigen(centred)  # (H,), (H, H)
+    return centred @ vectors[:, :2], values[:2] / np.sum(values)
+
+
+def singular_spectrum(embeddings) -> np.ndarray:
+    """The singular values of the unit-length embedding matrix (N, H), *not* centred, divided by the largest.
+
+    Rows that share one direction (anisotropy) give one large singular value and a steep fall after it;
+    embeddings spread over many directions give a flatter spectrum. ``s[0]² / sum(s²)`` is the share of the
+    rows' squared length along the top direction.
+    """
+    x = unit_rows(embeddings)
+    s = np.sqrt(_gram_eigen(x)[0][: min(x.shape)])  # the singular values of x, largest first
+    return s / s[0]
+
+
+def plot_embedding_projection(embeddings, groups: Sequence[str], ax=None, title: str = "PCA of the embeddings",
+                              order: Sequence[str] | None = None):
+    """The sentences' unit-length embeddings on their first two principal components, coloured by group.
+
+    ``groups`` gives one name per row (e.g. the dev pair's group of each sentence); ``order`` fixes the
+    groups' colours across panels. The axis labels give each component's share of the variance.
+    """
+    fig, ax = _figure(ax, figsize=(6, 5))
+    coords, share = pca_2d(embeddings)
+    groups = np.asarray(list(groups), dtype=object)
+    if len(groups) != len(coords):
+        raise ValueError(f"{len(coords)} embeddings but {len(groups)} group names; give one per row.")
+    for i, group in enumerate(order if order is not None else dict.fromkeys(groups)):
+        rows = groups == group
+        ax.scatter(coords[rows, 0], coords[rows, 1], s=7, alpha=0.55, color=f"C{i}", linewidths=0,
+                   label=f"{group} ({int(rows.sum())})")
+    ax.set_xlabel(f"principal component 1 ({share[0]:.0%} of the variance)")
+    ax.set_ylabel(f"principal component 2 ({share[1]:.0%})")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, markerscale=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_singular_spectrum(embeddings: Mapping[str, object], ax=None, title: str = "singular values of the "
+                           "embedding matrix"):
+    """The normalised singular values (:func:`singular_spectrum`) of several models' embeddings of the same
+    sentences, on a log scale; the legend gives each model's share of the top direction."""
+    fig, ax = _figure(ax, figsize=(6, 4))
+    for i, (name, matrix) in enumerate(embeddings.items()):
+        s = singular_spectrum(matrix)
+        top = s[0] ** 2 / np.sum(s ** 2)
+        ax.plot(np.arange(1, len(s) + 1), s, color=f"C{i}", linestyle=("-", "--", "-.", ":")[i % 4],
+                label=f"{name} (top direction {top:.0%})")  # line styles: curves that coincide stay visible
+    ax.set_yscale("log")
+    ax.set_xlabel("index k of the singular value")
+    ax.set_ylabel(r"$\sigma_k / \sigma_1$ (log scale)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -10,6 +10,9 @@ title cell states. Links between notebooks (``02_esimcse.ipynb``) become links b
 
 A widget needs a running kernel, so on a page each widget shows what it showed when the notebook
 ran: its texts, the values of its sliders and its last figure, with a note on how to use it live.
+A loss playground also leaves its figure at the default knobs as a plain picture beside the widget
+(marked :data:`STATIC_COPY`, see ``cse_helpers.widgets``): the page keeps it where the frozen widget
+shows no figure of its own, and drops it as a duplicate where it does.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 LIVE_NOTE = ("An interactive widget: this is what it showed when the notebook ran. Run the notebook in "
              "JupyterLab (<code>make lab</code>) or on Colab to move its sliders.")
 NOTEBOOK_DIR = os.path.join(REPO_ROOT, "notebooks")
+#: The output metadata key of a widget's static picture (``cse_helpers.widgets.STATIC_COPY``).
+STATIC_COPY = "cse_static_copy"
 MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"  # nbconvert's
 
 
@@ -83,23 +88,29 @@ def widget_html(model_id: str, state: dict) -> str:
 def freeze_widgets(notebook) -> int:
     """Replace every widget output of ``notebook`` by a static copy (:func:`widget_html`); returns how many.
 
-    The saved widget state is dropped afterwards, so the page loads no widget JavaScript.
+    A widget's static picture (an output marked :data:`STATIC_COPY`) stays where the frozen widgets of
+    its cell show no figure, and is dropped where they show one (the same figure twice). The saved widget
+    state is dropped afterwards, so the page loads no widget JavaScript.
     """
     import nbformat
 
     state = notebook.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     count = 0
     for cell in notebook.cells:
+        shows_a_figure = False
         for i, output in enumerate(cell.get("outputs", [])):
             view = output.get("data", {}).get(WIDGET_VIEW)
             if view is None:
                 continue
             body = widget_html(view["model_id"], state) if view["model_id"] in state else ""
+            shows_a_figure = shows_a_figure or '<img alt="figure"' in body
             body = body or "<p>(the widget's state was not saved with the notebook)</p>"
             cell.outputs[i] = nbformat.v4.new_output(
                 "display_data", data={"text/html": f'<div class="cse-widget"><p class="cse-note">{LIVE_NOTE}</p>'
                                                    f"{body}</div>"})
             count += 1
+        if shows_a_figure:
+            cell.outputs = [o for o in cell.get("outputs", []) if STATIC_COPY not in o.get("metadata", {})]
     notebook.metadata.pop("widgets", None)
     return count
 

@@ -96,13 +96,16 @@ METRICS = ("spearman", "pearson", *CLASSIFICATION_METRICS, "alignment", "uniform
 #: logging, evaluation and saving periods may change between the parts of a run.)
 RUN_DEFINING = ("model", "method", "pooler", "mlp_only_train", "projector", "learning_rate", "weight_decay",
                 "warmup_ratio", "max_grad_norm", "dropout", "batch_size", "max_seq_len", "num_train_epochs",
-                "max_steps", "metric", "temperature", "margin", "dup_rate", "repeat_both_views", "queue_size",
-                "momentum", "generator", "mask_ratio", "lambda_rtd", "seed")
+                "max_steps", "metric", "temperature", "margin", "dup_rate", "repeat_both_views", "repetition",
+                "queue_size", "momentum", "generator", "mask_ratio", "lambda_rtd", "seed")
 #: Where a training state of several processes keeps the random generators of ranks 1, 2, ...
 OTHER_RANKS_RNG = "other_ranks"
-#: The settings that take one of a few values (the command line offers the first four as choices; a wrong
+#: ESimCSE's views (``--repetition``): the paper's, and the two ablations of notebook 2.
+REPETITIONS = ("second_view", "none", "same_length")
+#: The settings that take one of a few values (the command line offers all but the metric as choices; a wrong
 #: --metric gets the message of :meth:`TrainingArguments.validate`).
-CHOICES = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS, "metric": METRICS}
+CHOICES = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS, "metric": METRICS,
+           "repetition": REPETITIONS}
 
 
 class TrainingError(RuntimeError):
@@ -140,8 +143,8 @@ class TrainingArguments:
                                        "model (cse_helpers.json), else cls")
     mlp_only_train: bool = setting(True, "SimCSE's unsupervised recipe: the cls pooler's MLP head in training only "
                                          "(evaluation and the exports take the raw [CLS] vector)")
-    projector: str = setting("mlp", "the cls pooler's head: mlp (SimCSE's dense + tanh) or bn (DiffCSE's BatchNorm "
-                                    "projector)")
+    projector: str = setting("mlp", "the head on the pooler: mlp (SimCSE's dense + tanh, cls pooler only) "
+                                    "or bn (DiffCSE's BatchNorm projector, any pooler)")
     learning_rate: float = setting(3e-5, "AdamW's peak learning rate (SimCSE's value for BERT-base: 3e-5)")
     weight_decay: float = setting(0.0, "AdamW's weight decay (SimCSE's: 0)")
     warmup_ratio: float = setting(0.1, "the share of the steps over which the learning rate rises linearly; then "
@@ -176,6 +179,10 @@ class TrainingArguments:
                                     "view (the paper: 0.32)")
     repeat_both_views: bool = setting(False, "ESimCSE, the tutorial's variant: repeat words in both views (the "
                                              "paper: in the positive only)")
+    repetition: str = setting("second_view", "ESimCSE: which views get repeated words: second_view (the paper), "
+                                             "none (ablation: two identical views, as SimCSE, with the queue) or "
+                                             "same_length (control: both views get the same number of repeats, at "
+                                             "positions drawn apart, so their lengths match as in SimCSE)")
     queue_size: int = setting(160, "ESimCSE: how many momentum-encoder embeddings of earlier batches serve as "
                                    "extra negatives (0: none)")
     momentum: float = setting(0.995, "ESimCSE: the momentum encoder is the moving average momentum * itself + "
@@ -241,6 +248,9 @@ class TrainingArguments:
             except (RuntimeError, ValueError):
                 raise ValueError(f"device={self.device!r} is not a device name: use cpu, cuda, cuda:0, mps, or auto "
                                  "(or leave --device out).") from None
+        if self.repeat_both_views and self.repetition != "second_view":
+            raise ValueError(f"repeat_both_views and repetition={self.repetition!r} contradict each other: "
+                             "repeat_both_views is a variant of repetition='second_view'. Pass one of them.")
         if self.resume and self.overwrite_save_dir:
             raise ValueError("resume and overwrite_save_dir contradict each other: --resume continues the run in "
                              "save_dir, --overwrite_save_dir deletes it. Pass one of them.")
@@ -260,6 +270,8 @@ class TrainResult:
     best_metric: float | None = None
     #: the trained model's cosine for each dev pair (from the evaluation at the last step); None without dev pairs
     final_scores: list[float] | None = None
+    #: the trained objective around ``encoder`` (DiffCSE: with its discriminator, to probe it after training)
+    objective: Objective | None = None
 
 
 @dataclass
@@ -286,15 +298,17 @@ class ViewBuilder:
     """
 
     def __init__(self, encoder: SentenceEncoder, method: str, max_seq_len: int, dup_rate: float = 0.32,
-                 repeat_both_views: bool = False, seed: int = 0):
+                 repeat_both_views: bool = False, seed: int = 0, repetition: str = "second_view"):
         self.encoder, self.method, self.max_seq_len = encoder, method, max_seq_len
         self.repeats_words = objective_class(method).repeats_words
-        self.dup_rate, self.repeat_both_views = dup_rate, repeat_both_views
+        self.dup_rate, self.repeat_both_views, self.repetition = dup_rate, repeat_both_views, repetition
         self.rng = random.Random(seed)
 
     def views(self, body: list[int]) -> tuple[list[int], list[int]]:
-        if not self.repeats_words:
+        if not self.repeats_words or self.repetition == "none":
             return body, body  # SimCSE/DiffCSE: the same tokens twice; dropout makes the difference
+        if self.repetition == "same_length":
+            return augment.same_length_repetition(body, self.dup_rate, self.rng)
         second = augment.word_repetition(body, self.dup_rate, self.rng)
         first = augment.word_repetition(body, self.dup_rate, self.rng) if self.repeat_both_views else body
         return first, second
@@ -613,7 +627,7 @@ class Trainer:
         self.data = data or {"train": None, "dev": None}  # fingerprints: a resumed run must have the same data
         self.on_log, self.on_evaluate = on_log, on_evaluate
         self.views = ViewBuilder(self.encoder, args.method, args.max_seq_len, args.dup_rate,
-                                 args.repeat_both_views, args.seed)
+                                 args.repeat_both_views, args.seed, args.repetition)
         self.shuffle = torch.Generator().manual_seed(args.seed)
         self.epoch_start_shuffle = self.shuffle.get_state()  # the order of the current epoch is drawn from it
         self.min_batch = max(2, self.ranks.world_size)  # each process needs a sentence of every batch
@@ -858,7 +872,8 @@ class Trainer:
         state = self.state
         self.encoder.eval()
         return TrainResult(encoder=self.encoder, history=self.history.as_dict(), best_dir=state.best_dir,
-                           last_dir=last_dir, best_metric=state.best_metric, final_scores=final_scores)
+                           last_dir=last_dir, best_metric=state.best_metric, final_scores=final_scores,
+                           objective=self.objective)
 
 
 def train(args: TrainingArguments | None = None, *, train_texts: Sequence[str] | None = None,

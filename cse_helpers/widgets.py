@@ -23,7 +23,6 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -225,6 +224,41 @@ def run_label(method: str, knobs: dict, history: dict) -> str:
 # The UIs
 # ------------------------------------------------------------------------------------------------
 
+#: The metadata key that marks a widget's static picture among a cell's outputs (``{STATIC_COPY: "LossPlayground"}``):
+#: what a copy read without a kernel (the site, GitHub) shows, since a widget lives only in a running kernel.
+STATIC_COPY = "cse_static_copy"
+#: What the static picture turns into once the reader moves a slider in a running notebook (the live figure is above).
+STATIC_COPY_HIDDEN = ("(The static picture of the figure at the default knobs, kept for copies of this notebook read "
+                      "without a kernel, is hidden while the sliders are live: the figure above follows them.)")
+
+
+def figure_png(figure) -> bytes:
+    """``figure`` as PNG bytes, drawn as the notebook's inline backend draws it (``bbox_inches="tight"``)."""
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(figure, "png", bbox_inches="tight")
+
+
+def static_picture_bundle(png: bytes, name: str) -> dict:
+    """The display data of a widget's static picture: the PNG (base64) and a text fallback."""
+    import base64
+
+    return {"image/png": base64.b64encode(png).decode("ascii"),
+            "text/plain": f"<the {name}'s figure at its default knobs, as a static picture>"}
+
+
+def moved_by_the_reader() -> bool:
+    """True while the kernel handles a message from the front end (a slider moved in JupyterLab or Colab),
+    False while it runs a cell (a cell that sets ``slider.value``) or outside a kernel."""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        return kernel is not None and kernel.get_parent()["header"]["msg_type"] == "comm_msg"
+    except Exception:  # noqa: BLE001 -- no kernel, or an older ipykernel: treat as a cell's change
+        return False
+
+
 def _show(output, figure) -> None:
     """Replace what ``output`` shows with ``figure`` (then close it, so it is not shown twice)."""
     import matplotlib.pyplot as plt
@@ -293,6 +327,10 @@ class LossPlayground(_UI):
 
     ``.sliders`` (name -> slider), ``.result`` (the last :func:`batch_loss` dict), ``.results`` (all
     of them, with the knob values), ``.figure`` (the last figure), ``.widget`` (what is displayed).
+
+    Displayed, it shows the widget and then its figure at the default knobs as a plain ``image/png``
+    output (``.default_png``): a widget needs a running kernel, the picture does not, so the rendered
+    site, GitHub and a notebook opened without a kernel show it too.
     """
 
     def __init__(self, encoder, texts: Sequence[str], method: str = "simcse", objective=None, max_batch: int = 16,
@@ -305,11 +343,34 @@ class LossPlayground(_UI):
         self.output = W.Output()
         self.readout = W.HTML()
         for slider in self.sliders.values():
-            slider.observe(lambda change: self._guard(self.update), names="value")
+            slider.observe(lambda change: self._moved(), names="value")
         self.widget = W.VBox([W.HTML(f"<b>Loss playground ({method})</b>: move a slider, watch the loss"),
                               *self.sliders.values(), self.readout, self.output])
         self.result, self.results, self.figure = None, [], None
         self._guard(self.update)
+        # the figure at the default knobs, as a PNG: displayed beside the widget (:meth:`_ipython_display_`) so
+        # that copies read without a kernel (the site, GitHub) show it too; None without a figure
+        self.default_png = figure_png(self.figure) if self.figure is not None else None
+        self.static_copy = None  # the display handle of that picture, once displayed
+
+    def _ipython_display_(self):
+        """Display the widget, then its figure at the default knobs as a plain ``image/png`` output
+        (marked with :data:`STATIC_COPY` in its metadata). A widget lives only in a running kernel; the
+        picture stays in the notebook's outputs for every copy read without one."""
+        from IPython.display import display
+
+        display(self.widget)
+        if self.default_png is not None:
+            self.static_copy = display(static_picture_bundle(self.default_png, "loss playground"), raw=True,
+                                       metadata={STATIC_COPY: type(self).__name__}, display_id=True)
+
+    def _moved(self):
+        """A slider moved: recompute and redraw; once the reader moves one in a running notebook, the static
+        picture below the widget (a second, frozen figure) gives way to a line that says so."""
+        self._guard(self.update)
+        if self.static_copy is not None and moved_by_the_reader():
+            self.static_copy.update({"text/plain": STATIC_COPY_HIDDEN}, raw=True)
+            self.static_copy = None
 
     def values(self) -> dict:
         return {name: slider.value for name, slider in self.sliders.items()}
@@ -437,73 +498,101 @@ class TrainingComparer(_UI):
         return self.table.value
 
     def settings(self) -> list[dict]:
-        """The runs grouped by setting (knobs without the seed), in order: ``[{"knobs", "names", "finals",
-        "half_widths", "scores"}]`` (final Spearmans, half-widths of their intervals, and ``{seed: cosine
-        per dev pair}`` of the runs that recorded them)."""
+        """The runs grouped by setting (knobs without the seed), in order: ``[{"knobs", "all_knobs", "names",
+        "finals", "half_widths", "scores", "evals"}]``: the knobs changed from the comparer's defaults and all
+        of them, final Spearmans, half-widths of their intervals, ``{seed: cosine per dev pair}`` of the runs
+        that recorded them, and ``{seed: last evaluation}``."""
         groups: dict = {}
         for info in self.info:
             if info["knobs"] is None:
                 continue
-            key = tuple(sorted((k, v) for k, v in info["knobs"].items() if k != "seed"))
+            all_knobs = {k: v for k, v in info["knobs"].items() if k != "seed"}
+            key = tuple(sorted(all_knobs.items()))
             evals = [r for r in self.runs[info["name"]].get("eval", []) if "spearman" in r]
-            group = groups.setdefault(key, {"knobs": self.changed_knobs(info["knobs"]), "names": [], "finals": [],
-                                            "half_widths": [], "scores": {}})
+            group = groups.setdefault(key, {"knobs": self.changed_knobs(info["knobs"]), "all_knobs": all_knobs,
+                                            "names": [], "finals": [], "half_widths": [], "scores": {}, "evals": {}})
             group["names"].append(info["name"])
+            seed = info["knobs"]["seed"]
             if self.runs[info["name"]].get("final_scores") is not None:
-                group["scores"].setdefault(info["knobs"]["seed"], self.runs[info["name"]]["final_scores"])
+                group["scores"].setdefault(seed, self.runs[info["name"]]["final_scores"])
             if evals:
                 group["finals"].append(evals[-1]["spearman"])
+                group["evals"].setdefault(seed, evals[-1])
                 ci = evals[-1].get("spearman_ci")
                 if ci is not None and all(math.isfinite(x) for x in ci):
                     group["half_widths"].append((ci[1] - ci[0]) / 2)
         return list(groups.values())
 
+    def seed_spread(self) -> float | None:
+        """The seed noise of these runs: the largest spread (max - min final Spearman) of the seeds of one
+        setting (:func:`~cse_helpers.evaluate.seed_spread`); None when no setting was run with two seeds."""
+        from .evaluate import seed_spread
+
+        spreads = [seed_spread([e["spearman"] for e in g["evals"].values()]) for g in self.settings()
+                   if len(g["evals"]) > 1]  # one run per seed: a repeated run is no second seed
+        return max(spreads) if spreads else None
+
     def summary(self) -> str:
-        """What the runs show, in words: each setting's final Spearman (mean over its seeds), the spread
-        between seeds of one setting, and whether the best and the worst setting differ by more than that
-        spread and than the dev set's own noise. The latter is the paired bootstrap interval of the
-        difference between their runs with the same seed, on the same dev pairs; for runs that did not
-        record their scores, the half-width of the runs' 95% intervals."""
+        """What the runs show, in words: each setting's final Spearman (mean over its seeds), then the best
+        and the worst setting compared under the course's one rule (:func:`~cse_helpers.evaluate.noise_verdict`).
+
+        The two settings' runs with the same seed are compared on the same dev pairs (the paired bootstrap
+        interval of their difference; without their pair-by-pair cosines, whether their own intervals
+        overlap), and the difference must also exceed the spread of the seeds of one setting among these
+        runs (:meth:`seed_spread`; not measured when no setting has two seeds, and the sentence says so).
+        """
+        from .evaluate import intervals_overlap, noise_verdict
+
         groups = [g for g in self.settings() if g["finals"]]
         if not groups:
             return "No run has been scored yet."
-        lines, spreads = [], []
+        lines = []
         for g in groups:
             finals = g["finals"]
-            spread = max(finals) - min(finals)
-            if len(finals) > 1:
-                spreads.append(spread)
             lines.append(f"{_setting_name(g)}: final dev Spearman {sum(finals) / len(finals):.3f}"
-                         + (f" (mean of {len(finals)} seeds, which differ by {spread:.3f})" if len(finals) > 1
-                            else " (one seed)"))
-        if len(groups) > 1:
-            means = [sum(g["finals"]) / len(g["finals"]) for g in groups]
-            gap = max(means) - min(means)
-            told, inside = [], False
-            if spreads:
-                told.append(f"the seeds of one setting {max(spreads):.3f}")
-                inside = max(spreads) >= gap
-            low, high = groups[means.index(min(means))], groups[means.index(max(means))]
-            seeds = [seed for seed in high["scores"] if seed in low["scores"]]
-            if seeds:
-                from .evaluate import bootstrap_spearman_difference, spearman_rows
+                         + (f" (mean of {len(finals)} seeds, which differ by {max(finals) - min(finals):.3f})"
+                            if len(finals) > 1 else " (one seed)"))
+        if len(groups) < 2:
+            return "\n".join(lines)
+        means = [sum(g["finals"]) / len(g["finals"]) for g in groups]
+        high, low = groups[means.index(max(means))], groups[means.index(min(means))]
+        differing = [k for k in high["all_knobs"] if high["all_knobs"][k] != low["all_knobs"].get(k)]
 
-                labels = np.array([pair[2] for pair in self.dev_pairs], dtype=float)
-                a_scores, b_scores = (np.array(g["scores"][seeds[0]], dtype=float) for g in (low, high))
-                rho_b, rho_a = spearman_rows(np.stack([b_scores, a_scores]), np.stack([labels, labels]))
-                diff = float(rho_b - rho_a)  # the same-seed runs' Spearmans on these pairs
-                a, b = bootstrap_spearman_difference(a_scores, b_scores, labels)
-                told.append(f"with seed {seeds[0]}, {_setting_name(high)} minus {_setting_name(low)} on the same dev "
-                            f"pairs: {diff:+.3f}, paired 95% interval [{a:+.3f}, {b:+.3f}]")
-                inside = inside or a <= 0
-            else:
-                widths = [w for g in groups for w in g["half_widths"]]
-                if widths:
-                    told.append(f"each run's 95% interval ±{sum(widths) / len(widths):.3f}")
-                    inside = inside or sum(widths) / len(widths) >= gap
-            lines.append(f"The settings differ by {gap:.3f}; " + ", ".join(told) + ": "
-                         + ("these short runs do not tell the settings apart." if inside else
-                            "the settings differ by more than that (with this few runs, a hint, not proof)."))
+        def name(group: dict) -> str:  # by the knobs in which the two settings differ
+            seeds = len(group["evals"])
+            return " ".join(_knob_text(k, group["all_knobs"][k]) for k in differing) + \
+                f" ({seeds} seed{'s' if seeds > 1 else ''})"
+
+        paired = [seed for seed in high["scores"] if seed in low["scores"] and seed in high["evals"]
+                  and seed in low["evals"]]
+        same_seed = paired or [seed for seed in high["evals"] if seed in low["evals"]]
+        if same_seed:
+            seed = same_seed[0]
+            a, b, runs = dict(high["evals"][seed]), dict(low["evals"][seed]), f"seed {seed} of each"
+        else:  # no seed in common: the first run of each
+            a, b, runs = dict(next(iter(high["evals"].values()))), dict(next(iter(low["evals"].values()))), \
+                "runs with different seeds"
+        labels = None
+        if paired:  # the same seed, scored on the same dev pairs: the paired interval
+            a["scores"], b["scores"] = high["scores"][seed], low["scores"][seed]
+            labels = [pair[2] for pair in self.dev_pairs]
+        spread = self.seed_spread()
+        verdict = noise_verdict(a, b, labels, seed_spread=spread)
+        if verdict.interval is not None:
+            pairs_text = (f"paired 95% interval [{verdict.interval[0]:+.3f}, {verdict.interval[1]:+.3f}] on the "
+                          "same dev pairs")
+        else:
+            known = a.get("spearman_ci") is not None and b.get("spearman_ci") is not None
+            pairs_text = "their 95% intervals " + ("are not known" if not known else "overlap"
+                                                  if intervals_overlap(a, b) else "do not overlap")
+        seeds_text = (f"seeds of one setting spread over {spread:.3f}" if spread is not None else
+                      "no setting has two seeds, so the seed noise is not measured")
+        if verdict.sign == 0:
+            said = "within the noise: these runs do not tell the two settings apart."
+        else:
+            said = f"{name(high) if verdict.sign > 0 else name(low)} higher beyond the noise."
+        lines.append(f"Best vs worst: {name(high)} vs {name(low)}, {runs}: difference {verdict.difference:+.3f}, "
+                     f"{pairs_text}, {seeds_text}: {said}")
         return "\n".join(lines)
 
     def colors(self) -> dict:

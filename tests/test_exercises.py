@@ -66,7 +66,7 @@ def stub(*args):
 @pytest.mark.parametrize("name", CHECKS)
 def test_an_unanswered_exercise_says_not_attempted_and_gives_nothing_away(name):
     check = getattr(exercises, name)
-    for answer in (None,) if name == "check_mask_fractions" else (None, stub):
+    for answer in (None,) if name in ("check_mask_fractions", "check_dropout_ablation") else (None, stub):
         verdict = check(answer)
         assert not verdict and not verdict.attempted
         assert verdict.message.startswith("…") and "not attempted yet" in verdict.message
@@ -92,8 +92,10 @@ def test_the_solutions_notebook_answers_every_exercise_and_each_answer_passes(so
     answers = {"check_character_jaccard": "jaccard", "check_spearman": "spearman",
                "check_spearman_noise": "bootstrap", "check_tau1_loss_floor": "levels",
                "check_alignment": "alignment", "check_uniformity": "uniformity", "check_word_repetition": "repeat",
-               "check_momentum_update": "update", "check_rtd_labels": "rtd_labels",
+               "check_momentum_update": "update", "check_length_cue": "length_cue", "check_rtd_labels": "rtd_labels",
+               "check_conditioning_losses": "conditioning_losses",
                "check_mask_fractions": "fractions", "check_mean_pooling": "mean_pool", "check_top_k": "top_k"}
+    answers["check_dropout_ablation"] = "dropout_runs"
     assert sorted(answers) == CHECKS
     for check, answer in answers.items():
         verdict = getattr(exercises, check)(solved[answer])
@@ -219,29 +221,77 @@ def test_spearman_noise_reports_the_standard_error_of_a_right_answer():
 
 # ---- notebook 1 -----------------------------------------------------------------------------------
 
-def test_tau1_levels_reject_counting_the_row_against_itself():
-    # the brief's example: the chance level of the 2B x 2B form, with the masked diagonal counted
+def test_tau1_levels_reject_the_antipodal_floor_and_accept_the_simplex_one():
+    simplex = lambda b: (math.log1p((2 * b - 2) * math.exp(-b / (b - 1))), math.log(2 * b - 1))  # noqa: E731
+    verdict = exercises.check_tau1_loss_floor(simplex)
+    assert verdict and "0.948" in verdict.message and "1.946" in verdict.message, verdict.message
+    antipodal = lambda b: (math.log1p((2 * b - 2) * math.exp(-2)), math.log(2 * b - 1))  # noqa: E731
+    wrong(exercises.check_tau1_loss_floor(antipodal), "got lowest = 0.5944 for B=4", "expected 0.9484",
+          "more than two unit vectors cannot do", "-1/(N-1)")
+
+
+def test_tau1_levels_reject_counting_the_row_against_itself_and_the_b_by_b_form():
     def chance_with_the_diagonal(b):
-        lowest, _, highest = exercises._matrix_loss_levels(b)
-        return lowest, math.log(2 * b), highest
+        lowest, _ = exercises._matrix_loss_levels(b)
+        return lowest, math.log(2 * b)
 
     message = wrong(exercises.check_tau1_loss_floor(chance_with_the_diagonal), "got chance = 2.0794 for B=4",
                     "expected 1.9459", "row against itself")
     assert "masked" in message
-    info_nce_form = lambda b: (math.log1p((b - 1) * math.exp(-2)), math.log(b), math.log1p((b - 1) * math.exp(2)))  # noqa: E731
+    info_nce_form = lambda b: (math.log1p((b - 1) * math.exp(-b / (b - 1))), math.log(b))  # noqa: E731
     wrong(exercises.check_tau1_loss_floor(info_nce_form), "lowest", "info_nce's B x B form")
-    wrong(exercises.check_tau1_loss_floor(lambda b: math.log(2 * b - 1)), "three numbers")
+    all_rows_on_a_simplex = lambda b: (math.log1p((2 * b - 2) * math.exp(-2 * b / (2 * b - 1))),  # noqa: E731
+                                       math.log(2 * b - 1))
+    wrong(exercises.check_tau1_loss_floor(all_rows_on_a_simplex), "only B distinct points")
+    wrong(exercises.check_tau1_loss_floor(lambda b: math.log(2 * b - 1)), "two numbers")
 
 
-def test_tau1_levels_are_the_package_losses_own_extremes():
-    lowest, chance, highest = exercises._matrix_loss_levels(4)
-    assert chance == pytest.approx(math.log(7), rel=1e-6)
-    # any embeddings give a loss between the bounds; identical ones give the chance level
-    z = F.normalize(torch.randn(8, 5, generator=torch.Generator().manual_seed(0)), dim=1)
+@pytest.mark.parametrize("batch_size", [2, 3, 4, 8])
+def test_tau1_lowest_loss_is_reached_by_the_simplex_and_not_beaten_by_gradient_descent(batch_size):
     from cse_helpers.losses import simcse_matrix_loss
 
-    assert lowest < float(simcse_matrix_loss(z, temperature=1.0)) < highest
-    assert lowest < float(simcse_matrix_loss(torch.cat([z[:1], z[:1]] * 4), temperature=1.0)) < highest
+    lowest, chance = exercises._matrix_loss_levels(batch_size)
+    assert chance == pytest.approx(math.log(2 * batch_size - 1), rel=1e-6)
+    simplex = exercises.simplex_views(batch_size, dim=16)
+    assert float(simcse_matrix_loss(simplex, temperature=1.0)) == pytest.approx(lowest, rel=1e-6)
+    # free unit vectors, optimised from a random start: they reach the bound and never go below it
+    x = torch.randn(2 * batch_size, 16, generator=torch.Generator().manual_seed(batch_size), requires_grad=True)
+    optimizer = torch.optim.Adam([x], lr=0.05)
+    for _ in range(400):
+        loss = simcse_matrix_loss(F.normalize(x, dim=1), temperature=1.0)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    reached = float(simcse_matrix_loss(F.normalize(x.detach(), dim=1), temperature=1.0))
+    assert lowest - 1e-6 <= reached < lowest + 1e-3
+    antipodal = math.log1p((2 * batch_size - 2) * math.exp(-2))
+    assert antipodal < lowest or batch_size == 2  # the antipodal "floor" is out of reach for B > 2
+
+
+class _FakeRun:
+    """What check_dropout_ablation reads of a TrainResult: its history, scores and run folder."""
+
+    def __init__(self, folder, spearman, **settings):
+        os.makedirs(folder, exist_ok=True)
+        base = {"model": "m", "method": "simcse", "dropout": 0.1, "learning_rate": 3e-4, "batch_size": 8,
+                "max_steps": 4, "seed": 42}
+        with open(os.path.join(folder, "training_args.json"), "w") as f:
+            json.dump({**base, **settings}, f)
+        self.last_dir, self.final_scores = str(folder), None
+        self.history = {"log": [{"loss": 0.02 + settings.get("dropout", 0.1)}, {"loss": 0.01}],
+                        "eval": [{"spearman": spearman, "spearman_ci": (spearman - 0.05, spearman + 0.05)}]}
+
+
+def test_the_dropout_ablation_needs_one_change_only_and_reports_the_verdict(tmp_path):
+    without, with_dropout = _FakeRun(tmp_path / "a", 0.30, dropout=0.0), _FakeRun(tmp_path / "b", 0.45)
+    verdict = exercises.check_dropout_ablation((without, with_dropout))
+    assert verdict and "dropout 0.1 is higher than dropout 0 beyond the noise" in verdict.message, verdict.message
+    assert "seed" in verdict.message and "representation collapse" in verdict.message
+    wrong(exercises.check_dropout_ablation((with_dropout, without)), "the first run was trained with dropout 0.1")
+    other = _FakeRun(tmp_path / "c", 0.45, max_steps=8)
+    wrong(exercises.check_dropout_ablation((without, other)), "differ in max_steps")
+    wrong(exercises.check_dropout_ablation((without, 0.45)), "TrainResult")
+    wrong(exercises.check_dropout_ablation(without), "a pair")
 
 
 def test_alignment_rejects_the_unsquared_distance_and_all_pairs():
@@ -339,6 +389,41 @@ def test_momentum_update_rejects_swapped_weights_a_copy_and_touching_the_encoder
     wrong(exercises.check_momentum_update(both), "changed the encoder itself")
 
 
+def cue_with(partners="right", repeats="b", order="right"):
+    """A length_cue with one known mistake: partners drawn at random, repeats on the partner or new characters in
+    b', or the two numbers swapped."""
+    def length_cue(encode, texts, k, rng):
+        by_length = {}
+        for t in texts:
+            by_length.setdefault(len(t), []).append(t)
+        rows = []
+        for b in texts:
+            same, longer = [t for t in by_length[len(b)] if t != b], by_length.get(len(b) + k, [])
+            if not same or not longer or len(b) < k:
+                continue
+            a1, a2 = (rng.choice(same), rng.choice(longer)) if partners == "right" else rng.sample(texts, 2)
+            chosen = set(rng.sample(range(len(b)), k))
+            b2 = "".join(c * (2 if i in chosen else 1) for i, c in enumerate(b)) if repeats != "new" else b + "的" * k
+            if repeats == "partner":
+                a1, a2, b2 = a1 + a1[:k], a2 + a2[:k], b
+            rows.append((b, b2, a1, a2))
+        z = encode([t for row in rows for t in row]).reshape(len(rows), 4, -1)
+        b, b2, a1, a2 = z.unbind(1)
+        match = float(((a2 * b2).sum(-1) - (a2 * b).sum(-1)).mean())
+        mismatch = float(((a1 * b2).sum(-1) - (a1 * b).sum(-1)).mean())
+        return (match, mismatch) if order == "right" else (mismatch, match)
+    return length_cue
+
+
+def test_length_cue_accepts_the_experiment_and_rejects_swapped_random_partners_and_new_characters():
+    assert exercises.check_length_cue(cue_with())
+    wrong(exercises.check_length_cue(cue_with(order="swapped")), "swapped")
+    wrong(exercises.check_length_cue(cue_with(partners="random")), "a1 has b's length")
+    wrong(exercises.check_length_cue(cue_with(repeats="partner")), "k=3 you got")
+    wrong(exercises.check_length_cue(cue_with(repeats="new")), "changes nothing for this encoder")
+    wrong(exercises.check_length_cue(lambda encode, texts, k, rng: 0.5), "return two numbers")
+
+
 # ---- notebook 3 -----------------------------------------------------------------------------------
 
 def test_rtd_labels_reject_labelling_the_selection_forgetting_minus_100_or_inverting():
@@ -357,6 +442,23 @@ def test_rtd_reference_is_diffcses_own_rule(tiny_bert_dir):
     batch = objective.encoder.pad(objective.encoder.body_ids([SHORT, LONG]))
     edited, labels, maskable = objective.replace_tokens(batch["input_ids"], batch["attention_mask"])
     assert torch.equal(exercises.rtd_reference(batch["input_ids"], edited, maskable), labels)
+
+
+def test_conditioning_losses_reject_a_shuffle_that_keeps_a_sentence_other_edits_noise_and_a_wrong_mean():
+    def answer(shuffle=lambda h: torch.roll(h, 1, dims=0), mean=lambda h: h.mean(0, keepdim=True).expand_as(h),
+               edits=lambda e: e):
+        return lambda detect, h, e, y, m: (detect(h, e, y, m), detect(shuffle(h), edits(e), y, m),
+                                           detect(mean(h), e, y, m))
+
+    assert exercises.check_conditioning_losses(answer())
+    swap_two = lambda h: h[[1, 0, *range(2, len(h))]]  # noqa: E731 -- sentences 2.. keep their own h
+    wrong(exercises.check_conditioning_losses(answer(shuffle=swap_two)), "[2, 3, 4, 5] kept their own h")
+    wrong(exercises.check_conditioning_losses(answer(shuffle=torch.randn_like)), "in another order")
+    wrong(exercises.check_conditioning_losses(answer(edits=lambda e: e.roll(1, dims=0))), "same edited sentences")
+    wrong(exercises.check_conditioning_losses(answer(mean=torch.zeros_like)), "the batch's mean h")
+    wrong(exercises.check_conditioning_losses(lambda detect, h, e, y, m: (detect(h, e, y, m),) * 3), "called 1 times")
+    reordered = lambda detect, h, e, y, m: answer()(detect, h, e, y, m)[::-1]  # noqa: E731
+    wrong(exercises.check_conditioning_losses(reordered), "(own, shuffled, mean)")
 
 
 def test_mask_fractions_reject_shares_of_the_selected_tokens():

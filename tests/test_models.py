@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from transformers import AutoModel, AutoModelForMaskedLM
@@ -12,8 +14,10 @@ from cse_helpers.models import (
     EmbeddingQueue,
     ESimCSE,
     MomentumEncoder,
+    ProjectionMLP,
     SentenceEncoder,
     SimCSE,
+    binary_entropy,
     load_generator,
     mask_tokens,
     objective_class,
@@ -286,6 +290,86 @@ def test_diffcse_leaves_its_frozen_generator_out_and_restores_its_masks(tiny_mod
     again = objective.replace_tokens(batch["input_ids"], batch["attention_mask"])[0]
     assert torch.equal(first, again)  # the same masks after a restore
     assert not torch.equal(objective.replace_tokens(batch["input_ids"], batch["attention_mask"])[0], again)
+
+
+@pytest.mark.parametrize("pooler", ["mean", "cls"])
+def test_the_batchnorm_projector_works_on_any_pooler_in_training_only_and_is_saved(tiny_bert_dir, tmp_path, pooler):
+    encoder = SentenceEncoder.from_pretrained(tiny_bert_dir, pooler=pooler, projector="bn")
+    assert isinstance(encoder.head, ProjectionMLP)
+    batch = encoder.pad(encoder.body_ids([SHORT, LONG, "你好", "手机充不进电怎么办"]))
+    encoder.train()
+    z = encoder(**batch)  # (4, H): the last BatchNorm standardises each dimension over the batch
+    torch.testing.assert_close(z.mean(0), torch.zeros(z.size(1)), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.var(0, unbiased=False), torch.ones(z.size(1)), atol=1e-2, rtol=0)  # BN's eps
+    encoder.eval()
+    torch.testing.assert_close(encoder(**batch), encoder(**batch, apply_head=False))  # evaluation: no projector
+    encoder.save_pretrained(str(tmp_path))
+    loaded = SentenceEncoder.from_pretrained(str(tmp_path)).eval()
+    assert (loaded.pooler, loaded.projector) == (pooler, "bn")
+    for a, b in zip(loaded.head.state_dict().values(), encoder.head.state_dict().values()):
+        assert torch.equal(a, b)
+    # SimCSE's MLP head stays a cls-pooler head: no head on the mean pooler
+    assert SentenceEncoder.from_pretrained(tiny_bert_dir, pooler="mean", projector="mlp").head is None
+
+
+def test_binary_entropy_is_the_loss_of_a_predictor_that_knows_only_the_rate():
+    assert binary_entropy(0.5) == pytest.approx(math.log(2))
+    assert binary_entropy(0.15) == pytest.approx(0.4227, abs=1e-4)
+    assert binary_entropy(0.15) == pytest.approx(binary_entropy(0.85))
+    assert binary_entropy(0.0) == binary_entropy(1.0) == 0.0
+    labels = torch.tensor([1, 0, 0, 0, 0, 0, 0, 1, 0, 0])  # p = 0.2: the constant guess p has exactly H(p)
+    guess = torch.full((10, 2), 0.0)
+    guess[:, 1] = math.log(0.2 / 0.8)
+    assert float(torch.nn.functional.cross_entropy(guess, labels)) == pytest.approx(binary_entropy(0.2))
+    with pytest.raises(ValueError, match="must be in"):
+        binary_entropy(1.5)
+
+
+def test_diffcse_logs_the_replaced_share_and_splits_the_rtd_loss_into_edits_and_detection(tiny_bert_dir):
+    objective = make_diffcse(tiny_bert_dir)
+    encoder = objective.encoder
+    rows = [b for body in encoder.body_ids([SHORT, LONG, "你好"]) for b in (body, body)]
+    batch = encoder.pad(rows)
+    state = objective.rng_state()
+    out = objective(batch)
+    objective.set_rng_state(state)  # the same masks again
+    edited, labels, maskable = objective.replace_tokens(batch["input_ids"][::2], batch["attention_mask"][::2])
+    assert float(out["replaced"]) == pytest.approx(float((labels == 1).sum() / maskable.sum()))
+    assert 0 < float(out["replaced"]) < objective.mask_ratio + 0.2
+    objective.eval()  # no dropout: the same discriminator pass twice
+    z1 = torch.randn(3, encoder.hidden_size)
+    objective.set_rng_state(state)
+    by_parts = objective.detection_loss(z1, *objective.replace_tokens(batch["input_ids"][::2],
+                                                                      batch["attention_mask"][::2])[:2],
+                                        batch["attention_mask"][::2])
+    objective.set_rng_state(state)
+    assert float(by_parts) == pytest.approx(float(objective.rtd_loss(z1, batch["input_ids"][::2],
+                                                                     batch["attention_mask"][::2])))
+
+
+def test_the_conditioning_probe_compares_own_and_shuffled_h_on_the_same_edits(tiny_bert_dir, monkeypatch):
+    objective = make_diffcse(tiny_bert_dir)
+    texts = [SHORT, LONG, "你好", "手机充不进电怎么办", "怎么减肥最快", "北京有什么好玩的", "哪里可以学英语"]
+    state = objective.rng_state()
+    rows = objective.conditioning_probe(texts, batch_size=3, seed=1)
+    assert len(rows) == 2  # full batches only
+    assert objective.training and torch.equal(objective.rng_state()["mask"], state["mask"])  # left as it was
+    for row in rows:
+        assert row["base_rate"] == pytest.approx(binary_entropy(row["replaced"]))
+        assert row["own"] > 0 and row["shuffled"] > 0
+    assert objective.conditioning_probe(texts, batch_size=3, seed=1) == rows  # repeatable
+    seen = []
+    original = DiffCSE.detection_loss
+
+    def spy(self, z1, edited, labels, attention_mask, terms=None):
+        seen.append((z1.clone(), edited.clone(), labels.clone()))
+        return original(self, z1, edited, labels, attention_mask, terms)
+
+    monkeypatch.setattr(DiffCSE, "detection_loss", spy)
+    objective.conditioning_probe(texts[:3], batch_size=3, seed=1)
+    (own_h, own_edits, own_labels), (shuffled_h, shuffled_edits, shuffled_labels) = seen
+    assert torch.equal(own_edits, shuffled_edits) and torch.equal(own_labels, shuffled_labels)
+    assert torch.equal(shuffled_h, own_h[[2, 0, 1]])  # each sentence gets another sentence's h
 
 
 def test_diffcse_prepare_keeps_the_generator_in_eval_mode(tiny_model_dir):

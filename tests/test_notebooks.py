@@ -100,6 +100,159 @@ def test_notebook_runs_in_quick_mode(name, runs_dir, monkeypatch):
     assert seconds < limit, f"{name} took {seconds:.0f} s in quick mode (limit {limit:.0f} s)"
 
 
+# ---- the executed copies (``make course``; another folder with CSE_EXECUTED_DIR): skipped when absent -------
+
+EXECUTED_DIR = os.environ.get("CSE_EXECUTED_DIR", os.path.join(NOTEBOOK_DIR, "executed"))
+
+
+def executed(name):
+    """The executed copy of notebook ``name``, or a skip when ``make course`` has not written it."""
+    path = os.path.join(EXECUTED_DIR, name)
+    if not os.path.isfile(path):
+        pytest.skip(f"no executed copy {path} (run `make course`, or set CSE_EXECUTED_DIR)")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def text_of(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def printed_text(notebook) -> str:
+    """Everything the notebook's cells printed or displayed as text (streams, text/plain, HTML tables, Markdown),
+    and the texts its widgets showed (their saved state: readouts, labels, outputs)."""
+    parts = []
+
+    def add_output(output):
+        parts.append(text_of(output.get("text", "")))
+        for mime in ("text/plain", "text/html", "text/markdown", "text/latex"):
+            parts.append(text_of(output.get("data", {}).get(mime, "")))
+
+    for cell in notebook["cells"]:
+        for output in cell.get("outputs", []):
+            add_output(output)
+    state = notebook.get("metadata", {}).get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for model in state.get("state", {}).values():
+        model = model.get("state", {})
+        for key in ("value", "description"):
+            if isinstance(model.get(key), str):
+                parts.append(model[key])
+        for output in model.get("outputs", []):
+            add_output(output)
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n[:2] in ("01", "02", "03")])
+def test_each_loss_playground_leaves_a_static_picture_in_the_executed_copy(name):
+    """A widget needs a running kernel; the playground's figure at its default knobs stays in the cell's
+    outputs as a plain picture (cse_helpers.widgets.LossPlayground), for every copy read without one."""
+    cells = [c for c in executed(name)["cells"] if c["cell_type"] == "code" and "widgets.LossPlayground(" in source(c)]
+    assert cells, f"{name}: no cell creates a widgets.LossPlayground"
+    for cell in cells:
+        pictures = [o for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        assert pictures, f"{name}: the loss playground's cell holds no image/png output:\n{source(cell)}"
+        assert len(text_of(pictures[-1]["data"]["image/png"])) > 10_000  # a figure, not a placeholder
+
+
+# Numbers that a notebook's markdown may state without its outputs printing them: the papers' figures and
+# settings, each with where it comes from. Anything else in the text must be printed beside it.
+CITED = {
+    "0.05": "SimCSE's temperature, tau = 0.05 (Gao et al., 2021)",
+    "0.32": "ESimCSE's duplication rate, dup_rate = 0.32 (Wu et al., 2022)",
+    "0.995": "ESimCSE's momentum of the queue's encoder (Wu et al., 2022)",
+    "0.005": "DiffCSE's RTD weight lambda = 0.005 for STS (Chuang et al., 2022)",
+    "76.25": "unsupervised SimCSE with BERT-base: its average over the seven STS tasks (Gao et al., 2021)",
+}
+# ...and those cited in one notebook only
+CITED_IN = {
+    "03_diffcse.ipynb": {"80%": "BERT's masking recipe: 80% [MASK], 10% random, 10% kept (Devlin et al., 2019)",
+                         "10%": "BERT's masking recipe, as above (Devlin et al., 2019)"},
+    "05_solutions.ipynb": {"30%": "DiffCSE's mask ratio for BERT, masking_ratio 0.30 (Chuang et al., 2022)",
+                           "80%": "BERT's masking recipe: 80% [MASK], the other 20% split (Devlin et al., 2019)",
+                           "20%": "BERT's masking recipe, as above (Devlin et al., 2019)",
+                           "0.5%": "1 - 0.995: how far ESimCSE's momentum encoder moves per step (Wu et al., 2022)"},
+}
+
+DECIMAL = re.compile(r"(?<![\w.])\d*\.\d{2,}(?![\d.]*\d)")  # 0.456, 0.52, .05: two or more decimals
+PERCENT_OR_SECONDS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?) ?(%|s\b)")  # 15%, 180 s
+NOT_PROSE = re.compile(r"\]\([^)]*\)|https?://\S+|arXiv:\s*\S+|<[^>]+>", re.I)  # link targets, URLs, tags
+
+
+def markdown_numbers(text: str) -> list[tuple[str, str, str]]:
+    """``(number as checked, how it must appear, the sentence)`` for each number of a markdown cell that an
+    output must produce: decimals with at least two digits after the point, and numbers of seconds or percent."""
+    text = NOT_PROSE.sub(" ", text)
+    found = []
+    for match in DECIMAL.finditer(text):
+        found.append((match.group(0), match.group(0), match.start()))
+    for match in PERCENT_OR_SECONDS.finditer(text):
+        unit = match.group(2)
+        key = match.group(1) + unit if unit == "%" else f"{match.group(1)} s"
+        found.append((key, match.group(1), match.start()))
+    out = []
+    for key, number, at in found:
+        stop = text.rfind(". ", 0, at)
+        start = max(stop + 2 if stop >= 0 else 0, text.rfind("\n", 0, at) + 1)
+        ends = [e for e in (text.find(". ", at), text.find("\n", at)) if e >= 0]
+        out.append((key, number, " ".join(text[start:min(ends) if ends else len(text)].split())[:200]))
+    return out
+
+
+def produced(key: str, number: str, haystack: str) -> bool:
+    """Whether ``haystack`` (code and printed text) holds the number as the markdown states it: a decimal with
+    the same digits (not part of a longer number), a percentage with its %, seconds with " s"."""
+    digits = re.escape(number.lstrip("0") if number.startswith("0.") else number)
+    lead = r"(?<![\d.])0?" if number.startswith("0.") else r"(?<![\d.])"
+    if key.endswith("%"):
+        return re.search(lead + digits + r" ?%", haystack) is not None
+    if key.endswith(" s"):
+        return re.search(lead + digits + r" ?s\b", haystack) is not None
+    return re.search(lead + digits + r"(?!\d)", haystack) is not None
+
+
+def unproduced_numbers(notebook, cited: dict = CITED) -> list[str]:
+    """``'cell 7: 0.456 in "..."'`` for each number of the markdown that no code or output of the notebook
+    produces and that is not a cited figure (``cited``)."""
+    haystack = "\n".join([source(c) for c in notebook["cells"] if c["cell_type"] == "code"]
+                         + [printed_text(notebook)])
+    missing = []
+    for number, cell in enumerate(notebook["cells"], 1):
+        if cell["cell_type"] != "markdown":
+            continue
+        for key, digits, sentence in markdown_numbers(source(cell)):
+            if key not in cited and not produced(key, digits, haystack):
+                missing.append(f'cell {number}: {key} in "{sentence}"')
+    return missing
+
+
+def test_markdown_numbers_are_found_only_where_the_outputs_print_them():
+    text = ("The loss falls to 0.456 after 80 steps (12 s, 15% of the budget); see "
+            "[the paper](https://arxiv.org/abs/2104.08821), arXiv:2104.08821, tau = 0.05 and 1.5 or 2.")
+    assert [(k, d) for k, d, _ in markdown_numbers(text)] == [("0.456", "0.456"), ("0.05", "0.05"),
+                                                               ("12 s", "12"), ("15%", "15")]
+    assert markdown_numbers("Over 3 seeds.\nIt took 9 s here")[0][2] == "It took 9 s here"
+    printed = "final dev Spearman 0.4561, loss .456 after 12 s; 15 % masked"
+    assert produced("0.456", "0.456", printed)  # ".456" as printed by a format without the leading 0
+    assert not produced("0.456", "0.456", "0.4561 only") and not produced("0.45", "0.45", "0.456")
+    assert produced("12 s", "12", printed) and not produced("12 s", "12", "12 steps")
+    assert produced("15%", "15", printed) and not produced("15%", "15", "0.15")
+    notebook = {"cells": [{"cell_type": "markdown", "source": "Spearman 0.52 here, 0.61 there, tau 0.05."},
+                          {"cell_type": "code", "source": "print(score)", "outputs": [
+                              {"output_type": "stream", "name": "stdout", "text": ["Spearman 0.52\n"]}]}],
+                "metadata": {}}
+    assert unproduced_numbers(notebook) == ['cell 1: 0.61 in "Spearman 0.52 here, 0.61 there, tau 0.05."']
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_number_in_the_markdown_is_printed_by_the_notebook(name):
+    """A number in a notebook's text must be one its code or outputs produce (the text then says what the
+    reader sees), or a cited paper figure or setting (:data:`CITED`)."""
+    missing = unproduced_numbers(executed(name), {**CITED, **CITED_IN.get(name, {})})
+    assert not missing, (f"{name}: numbers in the markdown that no code or output of this run produces "
+                         "(print them from the code, or cite them in CITED / CITED_IN with their source):\n"
+                         + "\n".join(missing))
+
+
 def test_run_summary_adds_up_windows_and_leaves_the_warm_up_out_of_the_speed():
     history = {"log": [{"step": 10, "steps_per_s": 2.0, "sentences_per_s": 128.0},   # 5 s, the warm-up
                        {"step": 20, "steps_per_s": 10.0, "sentences_per_s": 640.0},  # 1 s

@@ -100,6 +100,14 @@ def test_plot_loss_parts_draws_lambda_times_rtd():
     assert ax.get_yscale() == "log"
 
 
+def test_plot_loss_parts_draws_rtds_base_rate_where_the_log_has_the_replaced_share():
+    history = {"log": [{**r, "replaced": p} for r, p in zip(HISTORY["log"], (0.15, 0.5))]}
+    base = plots.plot_loss_parts(history, lambda_rtd=0.005).axes[0].lines[3]
+    h15 = -(0.15 * math.log(0.15) + 0.85 * math.log(0.85))  # 0.4227 nats
+    assert base.get_ydata().tolist() == pytest.approx([h15, math.log(2)])
+    assert "base rate" in base.get_label()
+
+
 def test_length_histogram_counts_every_sentence_and_marks_the_median():
     texts = ["一二三", "一二三四五", "一二", "一二三四五六七"]
     ax = plots.plot_length_histogram(texts).axes[0]
@@ -265,3 +273,51 @@ def test_curves_can_band_only_the_last_run():
     assert "last run" in last.get_title()
     with pytest.raises(ValueError, match="bands"):
         plots.plot_curves(runs, "spearman", bands="some")
+
+
+def test_pca_2d_finds_the_two_directions_of_a_flat_cloud_and_their_shares():
+    rng = np.random.default_rng(0)
+    base = np.zeros((200, 5))
+    base[:, 0] = 10.0  # a shared direction: the cloud sits far from the origin (anisotropy)
+    base[:, 1] = rng.normal(0, 2.0, 200)  # the spread lies in two directions, the first larger
+    base[:, 2] = rng.normal(0, 1.0, 200)
+    coords, share = plots.pca_2d(base)
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    assert coords.shape == (200, 2) and share[0] > share[1] > 0 and share.sum() <= 1 + 1e-9
+    assert math.isclose(share.sum(), 1.0, abs_tol=0.02)  # almost all variance in the 2 directions drawn
+    centred = unit - unit.mean(axis=0)
+    assert math.isclose(np.var(coords[:, 0]) * 200, share[0] * np.sum(centred ** 2), rel_tol=1e-6)
+    with pytest.raises(ValueError, match="N >= 2"):
+        plots.pca_2d(np.ones(5))
+
+
+def test_singular_spectrum_is_steep_for_a_shared_direction_and_flat_for_orthogonal_rows():
+    flat = plots.singular_spectrum(np.eye(4) * 3.0)  # orthogonal rows: every direction the same
+    assert np.allclose(flat, 1.0)
+    rng = np.random.default_rng(1)
+    cone = np.ones((50, 8)) + rng.normal(0, 0.05, (50, 8))  # every row near one direction
+    steep = plots.singular_spectrum(cone)
+    assert steep[0] == 1.0 and steep[1] < 0.1 and np.all(np.diff(steep) <= 1e-12)
+
+
+def test_embedding_projection_one_scatter_per_group_in_the_given_order():
+    rng = np.random.default_rng(2)
+    embeddings = rng.normal(0, 1, (30, 6))
+    groups = ["near_miss"] * 10 + ["paraphrase"] * 20
+    ax = plots.plot_embedding_projection(embeddings, groups, order=["paraphrase", "near_miss"]).axes[0]
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert [len(c.get_offsets()) for c in scatters] == [20, 10]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["paraphrase (20)", "near_miss (10)"]
+    assert "of the variance" in ax.get_xlabel()
+    with pytest.raises(ValueError, match="one per row"):
+        plots.plot_embedding_projection(embeddings, groups[:5])
+
+
+def test_singular_spectrum_plot_one_line_per_model_on_a_log_axis():
+    rng = np.random.default_rng(3)
+    models = {"untrained": np.ones((20, 4)) + rng.normal(0, 0.01, (20, 4)), "trained": rng.normal(0, 1, (20, 4))}
+    ax = plots.plot_singular_spectrum(models).axes[0]
+    assert ax.get_yscale() == "log" and len(ax.get_lines()) == 2
+    assert np.allclose(ax.get_lines()[1].get_ydata(), plots.singular_spectrum(models["trained"]))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0] == "untrained (top direction 100%)" and legend[1].startswith("trained (top direction")

@@ -54,6 +54,43 @@ def test_a_widget_without_saved_state_says_so():
     assert "the widget's state was not saved" in notebook.cells[0].outputs[0]["data"]["text/html"]
 
 
+STATIC_PNG = base64.b64encode(bytes.fromhex(  # another 1x1 PNG: the playground's static picture
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c63f8cfc0f01f00050001ff"
+    "89993d1d0000000049454e44ae426082")).decode()
+
+
+def with_static_picture(notebook):
+    """``notebook`` whose widget cell also holds the playground's static picture (as widgets.LossPlayground leaves)."""
+    notebook.cells[0].outputs.append(nbformat.v4.new_output(
+        "display_data", data={"image/png": STATIC_PNG, "text/plain": "<the figure>"},
+        metadata={site.STATIC_COPY: "LossPlayground"}))
+    return notebook
+
+
+def test_the_static_picture_marker_is_the_one_the_playground_writes():
+    from cse_helpers import widgets
+
+    assert site.STATIC_COPY == widgets.STATIC_COPY
+
+
+def test_a_playgrounds_static_picture_is_not_shown_twice_beside_its_frozen_figure():
+    notebook = with_static_picture(widget_notebook())
+    site.freeze_widgets(notebook)
+    outputs = notebook.cells[0].outputs
+    assert len(outputs) == 1 and f"base64,{PNG}" in outputs[0]["data"]["text/html"]  # the widget's own figure
+
+
+def test_a_playgrounds_static_picture_is_the_page_figure_when_the_widget_state_is_lost():
+    from nbconvert import HTMLExporter
+
+    notebook = with_static_picture(widget_notebook())
+    notebook.metadata.pop("widgets")
+    site.freeze_widgets(notebook)
+    assert [set(o["data"]) for o in notebook.cells[0].outputs] == [{"text/html"}, {"image/png", "text/plain"}]
+    page, _ = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    assert f"data:image/png;base64,{STATIC_PNG}" in page and "the widget's state was not saved" in page
+
+
 def test_links_to_the_course_notebooks_and_markdown_lead_to_their_pages():
     sources = ["notebooks/02_esimcse.ipynb", "notebooks/GLOSSARY.md"]
     page = ('<a href="02_esimcse.ipynb">next</a> <a href="GLOSSARY.md#InfoNCE">term</a> '

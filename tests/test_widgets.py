@@ -16,7 +16,7 @@ import torch.nn.functional as F  # noqa: E402
 from cse_helpers import course, plots, widgets  # noqa: E402
 from cse_helpers.constants import REPO_ROOT  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
-from cse_helpers.evaluate import bootstrap_spearman_difference  # noqa: E402
+from cse_helpers.evaluate import bootstrap_spearman_difference, spearman_rows  # noqa: E402
 from cse_helpers.models import DiffCSE, SentenceEncoder  # noqa: E402
 from cse_helpers.tiny import build_tiny_model  # noqa: E402
 
@@ -169,6 +169,64 @@ def test_playground_has_the_methods_own_knobs(encoder, diffcse):
                                                                  rel=1e-3)
 
 
+def test_displaying_a_playground_leaves_a_static_picture_of_its_default_figure(encoder, monkeypatch):
+    """A widget lives only in a running kernel: the playground's figure at the default knobs is also
+    displayed as a plain image/png output, which every copy read without a kernel shows."""
+    import base64
+
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.display import display
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()  # display() publishes through a shell; capture_output() records it
+    ui = widgets.LossPlayground(encoder, TEXTS, method="simcse", defaults={"batch_size": 6})
+    at_defaults = widgets.figure_png(plots.plot_playground(widgets.batch_loss(encoder, TEXTS, batch_size=6)))
+    ui.sliders["temperature"].value = 0.5  # a cell moves a knob before the display: the picture keeps the defaults
+    with capture_output() as shown:
+        display(ui)
+    widget, picture = shown.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget.data and "image/png" not in widget.data
+    assert set(picture.data) == {"image/png", "text/plain"}
+    assert picture.metadata == {widgets.STATIC_COPY: "LossPlayground"} and picture.transient["display_id"]
+    png = base64.b64decode(picture.data["image/png"])
+    assert png == ui.default_png == at_defaults and png.startswith(b"\x89PNG")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the PNG header
+    dpi = matplotlib.rcParams["figure.dpi"]
+    assert 0.7 * plots.PLAYGROUND_FIGSIZE[0] * dpi < width <= 1.05 * plots.PLAYGROUND_FIGSIZE[0] * dpi
+    assert 0.7 * plots.PLAYGROUND_FIGSIZE[1] * dpi < height <= 1.05 * plots.PLAYGROUND_FIGSIZE[1] * dpi
+    # a cell that moves a slider leaves the picture; a reader moving one in a live notebook hides it (the live
+    # figure above follows the sliders), once
+    with capture_output() as moved:
+        ui.sliders["margin"].value = 0.1
+    assert not [o for o in moved.outputs if o.update] and ui.static_copy is not None
+    assert widgets.moved_by_the_reader() is False  # no kernel here: a change comes from code
+    monkeypatch.setattr(widgets, "moved_by_the_reader", lambda: True)
+    with capture_output() as moved:
+        ui.sliders["margin"].value = 0.2
+    updates = [o for o in moved.outputs if o.update]
+    assert len(updates) == 1 and updates[0].data == {"text/plain": widgets.STATIC_COPY_HIDDEN}
+    assert updates[0].transient["display_id"] == picture.transient["display_id"] and ui.static_copy is None
+    assert ui.result["loss"] == ui.results[-1]["loss"] and ui.results[-1]["margin"] == pytest.approx(0.2)
+
+
+def test_a_slider_moved_by_the_reader_is_a_comm_message_from_the_front_end(monkeypatch):
+    import IPython
+
+    class Kernel:  # what ipykernel's get_parent() returns: the message being handled
+        parent = {"header": {"msg_type": "comm_msg"}}
+
+        def get_parent(self):
+            return self.parent
+
+    shell = type("Shell", (), {"kernel": Kernel()})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    assert widgets.moved_by_the_reader() is True  # a widget's message from JupyterLab
+    shell.kernel.parent = {"header": {"msg_type": "execute_request"}}
+    assert widgets.moved_by_the_reader() is False  # a cell sets slider.value
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    assert widgets.moved_by_the_reader() is False  # plain Python
+
+
 def test_playground_shows_a_callback_error_instead_of_losing_it(encoder):
     ui = widgets.LossPlayground(encoder, ["只有一句"] * 3, draw=False)
     assert ui.result is None and "distinct" in ui.error
@@ -284,26 +342,6 @@ def test_live_plot_collects_records_and_redraws():
     assert metric_ax.lines[0].get_ydata().tolist() == [0.3]
 
 
-def test_comparer_summary_weighs_the_settings_against_the_seeds():
-    finals = iter([0.10, 0.16, 0.12, 0.15])  # two settings, two seeds each: gap 0.005 < spread 0.06
-
-    def train_fn(**knobs):
-        return {"log": [{"step": 1, "loss": 1.0}], "eval": [{"step": 1, "spearman": next(finals)}]}
-
-    ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
-    for temperature in (0.05, 0.5):
-        for seed in (0, 1):
-            ui.sliders["temperature"].value = temperature
-            ui.sliders["seed"].value = seed
-            ui.run()
-    text = ui.summary()
-    assert "the default knobs: final dev Spearman 0.130 (mean of 2 seeds, which differ by 0.060)" in text
-    assert "temperature=0.5: final dev Spearman 0.135" in text
-    assert text.endswith("The settings differ by 0.005; the seeds of one setting 0.060: these short runs do not "
-                         "tell the settings apart.")
-    assert widgets.TrainingComparer(fake_course(), "simcse", draw=False).summary() == "No run has been scored yet."
-
-
 def test_comparer_runs_are_scored_on_one_fixed_sample_in_quick_mode(model_dir, tmp_path, monkeypatch):
     c = fake_course(dropout=0.1, compare_steps=2, compare_batch=8, eval_batch_size=64)
     c.model, c.runs_dir = model_dir, str(tmp_path)
@@ -329,58 +367,110 @@ def test_comparer_runs_are_scored_on_one_fixed_sample_in_quick_mode(model_dir, t
         history["eval"][-1]["spearman"], abs=1e-6)
 
 
-def test_comparer_summary_counts_the_dev_sets_noise_too():
-    finals = iter([(0.30, 0.1), (0.301, 0.1), (0.33, 0.1)])  # seeds agree, but every interval is +-0.1 wide
+
+# ---- the comparer's summary: the course's one rule for "beyond the noise" -------------------------------
+
+DEV = PAIRS[:200]
+LABELS = np.array([float(p[2]) for p in DEV])
+NOISE, OTHER = np.random.default_rng(0).normal(size=len(DEV)), np.random.default_rng(1).normal(size=len(DEV))
+WEAK, STRONG = LABELS + 2.0 * NOISE, LABELS + 1.2 * NOISE  # Spearman 0.273 and 0.423 on these pairs
+
+
+def summarised(runs, dev_pairs=DEV):
+    """A comparer that ran ``runs``: (temperature, seed, result) each, a result being ``(spearman, half-width)``
+    or the run's cosine for each of ``dev_pairs`` (then scored for real, like a trained run); its summary."""
+    from cse_helpers.evaluate import bootstrap_spearman
+
+    labels = np.array([float(p[2]) for p in dev_pairs])
+    results = iter(result for _, _, result in runs)
 
     def train_fn(**knobs):
-        value, half = next(finals)
-        return {"log": [{"step": 1, "loss": 1.0}],
-                "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - half, value + half)}]}
+        result = next(results)
+        if isinstance(result, tuple):
+            value, half = result
+            return {"log": [{"step": 1, "loss": 1.0}],
+                    "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - half, value + half)}]}
+        value = float(spearman_rows(result[None], labels[None])[0])
+        return {"log": [{"step": 1, "loss": 1.0}], "final_scores": result.tolist(),
+                "eval": [{"step": 1, "spearman": value, "spearman_ci": bootstrap_spearman(result, labels)}]}
 
     ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
-    for temperature, seed in ((0.05, 0), (0.05, 1), (0.5, 0)):
+    ui._dev_pairs = list(dev_pairs)
+    for temperature, seed, _ in runs:
         ui.sliders["temperature"].value = temperature
         ui.sliders["seed"].value = seed
         ui.run()
-    assert ui.summary().endswith("The settings differ by 0.030; the seeds of one setting 0.001, each run's 95% "
-                                 "interval ±0.100: these short runs do not tell the settings apart.")
+    assert ui.error is None
+    return ui, ui.summary()
 
 
-def test_comparer_summary_pairs_the_runs_on_the_same_dev_pairs():
-    """Per-run intervals of ±0.1 overlap, but scored on the same pairs with the same seed the two settings'
-    difference is clear: the paired interval decides, next to the seeds' spread. A same-seed difference
-    against the direction of the means is not taken for a difference."""
-    pairs = PAIRS[:200]
-    labels = np.array([float(p[2]) for p in pairs])
-    noise = np.random.default_rng(0).normal(size=len(pairs))
-    weak, weak_seed1, strong = labels + 2.0 * noise, labels + 2.0 * noise + 0.01 * noise**2, labels + 1.2 * noise
+def rho(scores):
+    return float(spearman_rows(scores[None], LABELS[None])[0])
 
-    def comparer(runs):
-        runs = iter(runs)
 
-        def train_fn(**knobs):
-            value, scores = next(runs)
-            return {"log": [{"step": 1, "loss": 1.0}], "final_scores": scores.tolist(),
-                    "eval": [{"step": 1, "spearman": value, "spearman_ci": (value - 0.1, value + 0.1)}]}
+def test_comparer_summary_says_each_settings_mean_over_its_seeds():
+    ui, text = summarised([(0.05, 0, (0.10, 0.01)), (0.05, 1, (0.16, 0.01)), (0.5, 0, (0.14, 0.01)),
+                           (0.5, 1, (0.15, 0.01))])
+    assert ui.seed_spread() == pytest.approx(0.06)  # the larger of the two settings' spreads (0.06, 0.01)
+    lines = text.split("\n")
+    assert lines[0] == "the default knobs: final dev Spearman 0.130 (mean of 2 seeds, which differ by 0.060)"
+    assert lines[1] == "temperature=0.5: final dev Spearman 0.145 (mean of 2 seeds, which differ by 0.010)"
+    # best (0.145) vs worst (0.130), seed 0 of each: 0.14 vs 0.10, intervals apart, but seeds spread over 0.06
+    assert lines[2] == ("Best vs worst: temperature=0.5 (2 seeds) vs temperature=0.05 (2 seeds), seed 0 of each: "
+                        "difference +0.040, their 95% intervals do not overlap, seeds of one setting spread over "
+                        "0.060: within the noise: these runs do not tell the two settings apart.")
+    assert widgets.TrainingComparer(fake_course(), "simcse", draw=False).summary() == "No run has been scored yet."
+    assert summarised([(0.05, 0, (0.3, 0.1))])[1] == "the default knobs: final dev Spearman 0.300 (one seed)"
 
-        ui = widgets.TrainingComparer(fake_course(), "simcse", train_fn=train_fn, draw=False)
-        ui._dev_pairs = pairs
-        for temperature, seed in ((0.05, 0), (0.05, 1), (0.5, 0)):
-            ui.sliders["temperature"].value = temperature
-            ui.sliders["seed"].value = seed
-            ui.run()
-        return ui.summary()
 
-    from scipy.stats import spearmanr
+def test_comparer_summary_without_pair_scores_the_intervals_and_the_seeds_decide():
+    # seeds agree (0.001) and the intervals of +-0.01 are apart: a difference of 0.06 counts
+    _, text = summarised([(0.05, 0, (0.30, 0.01)), (0.05, 1, (0.301, 0.01)), (0.5, 0, (0.36, 0.01))])
+    assert text.endswith("Best vs worst: temperature=0.5 (1 seed) vs temperature=0.05 (2 seeds), seed 0 of each: "
+                         "difference +0.060, their 95% intervals do not overlap, seeds of one setting spread over "
+                         "0.001: temperature=0.5 (1 seed) higher beyond the noise.")
+    # the same numbers with intervals of +-0.1: they overlap, so the dev pairs cannot tell
+    _, text = summarised([(0.05, 0, (0.30, 0.1)), (0.05, 1, (0.301, 0.1)), (0.5, 0, (0.36, 0.1))])
+    assert text.endswith("difference +0.060, their 95% intervals overlap, seeds of one setting spread over 0.001: "
+                         "within the noise: these runs do not tell the two settings apart.")
+    # the lower setting is the best one here: the sentence names the higher
+    _, text = summarised([(0.05, 0, (0.36, 0.01)), (0.05, 1, (0.361, 0.01)), (0.5, 0, (0.30, 0.01))])
+    assert text.endswith("Best vs worst: temperature=0.05 (2 seeds) vs temperature=0.5 (1 seed), seed 0 of each: "
+                         "difference +0.060, their 95% intervals do not overlap, seeds of one setting spread over "
+                         "0.001: temperature=0.05 (2 seeds) higher beyond the noise.")
 
-    diff = spearmanr(strong, labels)[0] - spearmanr(weak, labels)[0]
-    low, high = bootstrap_spearman_difference(weak, strong, labels)
-    assert low > 0
-    text = comparer([(0.30, weak), (0.302, weak_seed1), (0.36, strong)])
-    assert text.endswith(f"The settings differ by 0.059; the seeds of one setting 0.002, with seed 0, temperature=0.5 "
-                         f"minus the default knobs on the same dev pairs: {diff:+.3f}, paired 95% interval "
-                         f"[{low:+.3f}, {high:+.3f}]: the settings differ by more than that (with this few runs, a "
-                         "hint, not proof).")
-    # the same means, but the same-seed runs say the opposite: not told apart
-    text = comparer([(0.30, strong), (0.302, strong), (0.36, weak)])
-    assert text.endswith("these short runs do not tell the settings apart.") and "paired 95% interval [-" in text
+
+def test_comparer_summary_pairs_the_same_seed_runs_on_the_same_dev_pairs():
+    """Scored on the same pairs with the same seed, the paired interval decides on the dev pairs' side; the
+    spread of the seeds of one setting decides on the seeds' side."""
+    low, high = bootstrap_spearman_difference(WEAK, STRONG, LABELS)
+    diff = rho(STRONG) - rho(WEAK)
+    assert low > 0 and diff == pytest.approx(0.150, abs=1e-3)
+    # the default knobs' second seed lands 0.0002 away: the 0.150 gain is beyond both noises
+    weak_seed1 = WEAK + 0.01 * NOISE**2
+    ui, text = summarised([(0.05, 0, WEAK), (0.05, 1, weak_seed1), (0.5, 0, STRONG)])
+    spread = abs(rho(weak_seed1) - rho(WEAK))
+    assert ui.seed_spread() == pytest.approx(spread) and spread < 0.001
+    assert text.endswith(f"Best vs worst: temperature=0.5 (1 seed) vs temperature=0.05 (2 seeds), seed 0 of each: "
+                         f"difference {diff:+.3f}, paired 95% interval [{low:+.3f}, {high:+.3f}] on the same dev "
+                         f"pairs, seeds of one setting spread over {spread:.3f}: temperature=0.5 (1 seed) higher "
+                         "beyond the noise.")
+    # the same paired difference, but the second seed lands 0.188 away: larger than the gain, within the noise
+    other_seed = LABELS + 1.0 * OTHER
+    ui, text = summarised([(0.05, 0, WEAK), (0.05, 1, other_seed), (0.5, 0, STRONG)])
+    assert ui.seed_spread() == pytest.approx(rho(other_seed) - rho(WEAK)) and ui.seed_spread() > diff
+    assert f"paired 95% interval [{low:+.3f}, {high:+.3f}] on the same dev pairs" in text
+    assert text.endswith(f"seeds of one setting spread over {ui.seed_spread():.3f}: within the noise: these runs "
+                         "do not tell the two settings apart.")
+
+
+def test_comparer_summary_says_when_the_seed_noise_is_not_measured():
+    low, high = bootstrap_spearman_difference(WEAK, STRONG, LABELS)
+    ui, text = summarised([(0.05, 0, WEAK), (0.5, 0, STRONG)])
+    assert ui.seed_spread() is None
+    assert text.endswith(f"paired 95% interval [{low:+.3f}, {high:+.3f}] on the same dev pairs, no setting has two "
+                         "seeds, so the seed noise is not measured: temperature=0.5 (1 seed) higher beyond the noise.")
+    # runs with no seed in common are compared on their own intervals
+    _, text = summarised([(0.05, 0, (0.30, 0.1)), (0.5, 1, (0.36, 0.1))])
+    assert ", runs with different seeds: difference +0.060, their 95% intervals overlap, no setting has two seeds" \
+        in text and text.endswith("within the noise: these runs do not tell the two settings apart.")
