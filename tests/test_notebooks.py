@@ -142,6 +142,7 @@ def printed_text(notebook) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.notebooks  # `make course` runs them on the copies it has just written
 @pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n[:2] in ("01", "02", "03")])
 def test_each_loss_playground_leaves_a_static_picture_in_the_executed_copy(name):
     """A widget needs a running kernel; the playground's figure at its default knobs stays in the cell's
@@ -243,6 +244,7 @@ def test_markdown_numbers_are_found_only_where_the_outputs_print_them():
     assert unproduced_numbers(notebook) == ['cell 1: 0.61 in "Spearman 0.52 here, 0.61 there, tau 0.05."']
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_number_in_the_markdown_is_printed_by_the_notebook(name):
     """A number in a notebook's text must be one its code or outputs produce (the text then says what the
