@@ -26,6 +26,7 @@ A script that prints figures (and writes ``--out`` JSON), not a test.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -49,6 +50,7 @@ from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccar
 from cse_helpers.inference import semantic_search, similarity  # noqa: E402
 from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.results import QUICK_SEEDS, RECORDED_MODEL, run_key  # noqa: E402
+from cse_helpers.train import TrainingArguments  # noqa: E402
 
 TRAIN_KEYS = ("batch_size", "max_seq_len", "dropout", "learning_rate", "max_steps")
 QUESTION = MATCHING_EXAMPLES[0][0]  # 蛋黄吃多了有什么坏处
@@ -93,8 +95,12 @@ def main(argv=None) -> int:
 
     base = {k: MODE_SETTINGS["quick"][k] for k in TRAIN_KEYS}
     grid = {}
+    known = {f.name for f in dataclasses.fields(TrainingArguments)}
     for entry in args.grid:
-        name, _, values = entry.partition("=")
+        name, sep, values = entry.partition("=")
+        if not sep or name not in known:  # Course.training_args would drop an unknown name without a word
+            parser.error(f"--grid {entry!r}: give NAME=V1,V2 with NAME a train() setting, e.g. learning_rate, "
+                         f"queue_size, repetition, projector (python -m cse_helpers.train --help lists them).")
         grid[name] = [_parse(v) for v in values.split(",")]
     texts = list(read_train_texts(args.train_path))
     pairs = read_pairs(args.dev_path, with_groups=True)
