@@ -301,11 +301,6 @@ def apply_training_state(path: str, files: dict, objective, optimizer, scheduler
     return files["trainer_state.json"], files["rng.pt"]
 
 
-def load_training_state(path: str, objective, optimizer, scheduler, scaler) -> tuple[dict, dict]:
-    """Restore everything :func:`save_training_state` wrote; return ``(trainer_state, rng)``."""
-    return apply_training_state(path, read_training_state(path), objective, optimizer, scheduler, scaler)
-
-
 def load_newest_training_state(paths: list[str], objective, optimizer, scheduler, scaler
                                ) -> tuple[str, dict, dict]:
     """Restore the newest of ``paths`` (oldest first) whose files can all be read; return

@@ -211,15 +211,6 @@ def final_score(history: dict, key: str = "spearman") -> str:
     return spearman_text(evals[-1], key=key) if evals else "-"
 
 
-def run_label(method: str, knobs: dict, history: dict) -> str:
-    """A label for a run: its method, its knobs and its final dev Spearman (with its interval)."""
-    parts = [method] + [_knob_text(k, v) for k, v in knobs.items()]
-    evals = history.get("eval", [])
-    if evals and "spearman" in evals[-1]:
-        parts.append(f"→ ρ {final_score(history)}")
-    return " ".join(parts)
-
-
 # ------------------------------------------------------------------------------------------------
 # The UIs
 # ------------------------------------------------------------------------------------------------
