@@ -69,13 +69,13 @@ MATCHING_EXAMPLES = [("蛋黄吃多了有什么坏处", "吃鸡蛋白过多有�
 MODE_SETTINGS = {
     "full": dict(batch_size=64, max_seq_len=64, dropout=0.3, learning_rate=3e-5, max_steps=2000,
                  valid_steps=250, logging_steps=25, eval_batch_size=256, playground_batch=16,
-                 compare_steps=200, compare_batch=64, search_corpus=20000, study_batch=64, study_steps=50),
+                 compare_steps=200, compare_batch=64, search_corpus=20000, study_batch=64),
     # Quick mode: chosen by benchmarks/sweep_quick.py on the sample (RESULTS.md, "Quick mode"): learning rate
     # 3e-4 and 80 steps of batch 32 took SimCSE from 0.335 to 0.45-0.46 Spearman on data/dev.tsv (3 seeds);
     # 1e-4 and 40 steps, the previous setting, gained only +0.03; dropout 0.3 (the tutorial's) gained less than 0.1.
     "quick": dict(batch_size=32, max_seq_len=48, dropout=0.1, learning_rate=3e-4, max_steps=80,
                   valid_steps=20, logging_steps=4, eval_batch_size=128, playground_batch=8,
-                  compare_steps=20, compare_batch=32, search_corpus=2000, study_batch=8, study_steps=20),
+                  compare_steps=20, compare_batch=32, search_corpus=2000, study_batch=8),
 }
 
 
