@@ -1,0 +1,53 @@
+"""The same seed gives the same run: five steps of each method on the tiny BERT, against numbers stored before the
+package was reorganised (tests/data/short_runs.json). On the machine and torch build they were recorded with, the
+final weights must be bit-identical (a SHA-256 over every tensor of the objective); elsewhere (another CPU's kernels
+round differently) the per-step losses and the sum of the encoder's weights must agree closely."""
+
+import hashlib
+import json
+import os
+
+import pytest
+import torch
+
+from cse_helpers.train import train
+
+from .conftest import SAMPLE_TRAIN
+
+RECORD = os.path.join(os.path.dirname(__file__), "data", "short_runs.json")
+
+
+def weights_sha256(module: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    state = module.state_dict()
+    for name in sorted(state):
+        digest.update(name.encode())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the record was made with one thread: summation order is part of "bit-identical"
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("method", ["simcse", "esimcse", "diffcse"])
+def test_a_short_run_repeats_the_recorded_one(tiny_bert_dir, tmp_path, one_thread, method):
+    with open(RECORD, encoding="utf-8") as f:
+        record = json.load(f)
+    expected = record["runs"][method]
+    extra = {"generator": tiny_bert_dir} if method == "diffcse" else {}
+    result = train(model=tiny_bert_dir, method=method, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path),
+                   progress_bar=False, **record["settings"], **extra)
+
+    losses = [entry["loss"] for entry in result.history["log"]]
+    assert losses == pytest.approx(expected["losses"], rel=1e-4)
+    weight_sum = float(sum(p.double().sum() for p in result.encoder.parameters()))
+    assert weight_sum == pytest.approx(expected["weight_sum"], rel=1e-6)
+    same_build = (torch.__version__ == record["recorded_with"]["torch"]
+                  and torch.backends.cpu.get_cpu_capability() == record["recorded_with"]["cpu_capability"])
+    if same_build:
+        assert weights_sha256(result.objective) == expected["sha256"]
