@@ -35,7 +35,7 @@ endef
 	$(call make_env,.venv-test,.[dev])
 
 demo: .venv/.installed
-	$(OFFLINE) .venv/bin/python -m cse_helpers.demo
+	$(OFFLINE) .venv/bin/python -m cse_helpers.tools.demo
 
 test: .venv-test/.installed
 	$(OFFLINE) .venv-test/bin/python -m pytest -q
@@ -76,7 +76,7 @@ $(EXECUTED) &: $(NOTEBOOKS)
 
 site: .venv/.installed $(EXECUTED)
 	rm -rf build/site
-	$(OFFLINE) .venv/bin/python -m cse_helpers.site --out build/site
+	$(OFFLINE) .venv/bin/python -m cse_helpers.tools.site --out build/site
 
 # The course in a real browser: JupyterLab runs notebooks 1-3 and their widgets are moved and clicked in
 # headless Chromium, then every page of the site is opened (tests/test_browser.py, a few minutes). Playwright
@@ -110,5 +110,5 @@ default-model: .venv/.installed
 	.venv/bin/python -m pip install -q -e ".[pretrain]"
 	rm -rf build/first_model && mkdir -p build/first_model
 	git archive $(FIRST_MODEL_COMMIT) cse_helpers/default_model | tar -x -C build/first_model
-	$(OFFLINE) .venv/bin/python -m cse_helpers.pretrain --out cse_helpers/default_model --seed 0 --threads 1 \
+	$(OFFLINE) .venv/bin/python -m cse_helpers.tools.pretrain --out cse_helpers/default_model --seed 0 --threads 1 \
 		--init-from build/first_model/cse_helpers/default_model --whole-word-masking --lr 5e-4 --steps 7803

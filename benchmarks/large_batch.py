@@ -18,7 +18,7 @@ the B candidates apart; a pretrained one starts below it, and higher for a large
 ``--largest`` (GPU): the largest batch (doubling from 64) whose training steps fit in
 ``--memory_gib`` GiB (``torch.cuda.set_per_process_memory_fraction``: a 16 GB card on a bigger
 one), plain and cached. For ERNIE 3.0 base's size without the hub, build a stand-in with random
-weights first: ``python -m cse_helpers.tiny --ernie_base --out /tmp/ernie-base``.
+weights first: ``python -m cse_helpers.tools.tiny --ernie_base --out /tmp/ernie-base``.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import load_data  # noqa: E402
 
 from cse_helpers.constants import DEFAULT_MODEL  # noqa: E402
-from cse_helpers.memory import PeakMemory  # noqa: E402
-from cse_helpers.models import SentenceEncoder  # noqa: E402
+from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.runtime import pick_device  # noqa: E402
+from cse_helpers.scale.memory import PeakMemory  # noqa: E402
 from cse_helpers.train import OutOfMemoryError, TrainingArguments, train  # noqa: E402
 
 

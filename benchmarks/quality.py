@@ -28,8 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cse_helpers import DEFAULT_MODEL  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard, evaluate_pairs  # noqa: E402
-from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.train import train  # noqa: E402
 
 COLUMNS = [("spearman", "Spearman"), ("best_accuracy", "best-thr. acc"), ("best_f1", "best-thr. F1"),

@@ -16,7 +16,7 @@ each ``--methods`` for each ``--seeds`` from ``--model`` on ``data/train.txt`` a
 
 Each run is trained exactly as the notebooks train it (``Course.train`` in quick mode, with the settings
 a grid entry changes on top). ``--record`` adds every run's final Spearman per seed to
-``cse_helpers/recorded/quick_seeds.json`` (:mod:`cse_helpers.results`), under the key of its method and
+``cse_helpers/recorded/quick_seeds.json`` (:mod:`cse_helpers.classroom.results`), under the key of its method and
 changed settings (``"esimcse queue_size=0"``): the notebooks read the seeds' spread from there as the seed
 noise of their verdicts, and the seed ranges they print.
 
@@ -43,13 +43,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from cse_helpers import course  # noqa: E402
+from cse_helpers.classroom.results import QUICK_SEEDS, RECORDED_MODEL, run_key  # noqa: E402
 from cse_helpers.constants import DATA_DIR, DEFAULT_MODEL  # noqa: E402
 from cse_helpers.course import MATCHING_EXAMPLES, MODE_SETTINGS  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard, evaluate_pairs  # noqa: E402
 from cse_helpers.inference import semantic_search, similarity  # noqa: E402
-from cse_helpers.models import SentenceEncoder  # noqa: E402
-from cse_helpers.results import QUICK_SEEDS, RECORDED_MODEL, run_key  # noqa: E402
 from cse_helpers.train import TrainingArguments  # noqa: E402
 
 TRAIN_KEYS = ("batch_size", "max_seq_len", "dropout", "learning_rate", "max_steps")

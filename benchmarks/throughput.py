@@ -60,10 +60,10 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere without installin
 
 from cse_helpers import augment  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.losses import info_nce  # noqa: E402
-from cse_helpers.memory import PeakMemory  # noqa: E402
-from cse_helpers.models import SentenceEncoder  # noqa: E402
 from cse_helpers.runtime import pick_device, pick_precision  # noqa: E402
+from cse_helpers.scale.memory import PeakMemory  # noqa: E402
 from cse_helpers.train import METHODS, TrainingArguments, build_objective, train  # noqa: E402
 
 CONFIGS = {  # hidden size, layers, heads (intermediate = 4 x hidden)
@@ -124,7 +124,7 @@ def load_data(train_path=None, dev_path=None) -> tuple[list[str], list[tuple], s
 
 def build_model(config: str | dict, texts, out_dir: str, seed: int = 0) -> str:
     """A BERT-style model of the named config with random weights and a character vocabulary."""
-    from cse_helpers.tiny import build_tiny_model
+    from cse_helpers.tools.tiny import build_tiny_model
 
     sizes = CONFIGS[config] if isinstance(config, str) else config
     return build_tiny_model(out_dir, texts, seed=seed, max_position_embeddings=512, **sizes)

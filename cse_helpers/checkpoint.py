@@ -159,7 +159,7 @@ def save_export(encoder, save_dir: str, args, history: dict) -> str:
     CheckpointError."""
     import matplotlib.pyplot as plt
 
-    from .plots import plot_history
+    from .classroom.plots import plot_history
 
     try:
         with atomic_directory(save_dir) as tmp:

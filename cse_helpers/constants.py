@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 #: The training methods of the course, in the order the lessons teach them (the objectives that
-#: implement them: ``cse_helpers.models.OBJECTIVES``).
+#: implement them: ``cse_helpers.objectives.OBJECTIVES``).
 METHODS = ("simcse", "esimcse", "diffcse")
 
 #: The tutorial's encoder, ERNIE 3.0 base (Sun et al., 2021), on the Hugging Face hub: the default
@@ -21,7 +21,7 @@ PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(PACKAGE_DIR)
 
 #: The small Chinese encoder shipped inside the package (a folder in the Hugging Face layout, made by
-#: ``python -m cse_helpers.pretrain``): the default model without a GPU or without the hub.
+#: ``python -m cse_helpers.tools.pretrain``): the default model without a GPU or without the hub.
 DEFAULT_MODEL = os.path.join(PACKAGE_DIR, "default_model")
 
 #: The sample data of the repository: ``train.txt`` (one sentence a line) and ``dev.tsv`` (labelled pairs).

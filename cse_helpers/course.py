@@ -7,7 +7,7 @@ Every notebook starts with the same cell (``tests/test_notebooks.py`` checks tha
 
 ``setup`` returns a :class:`Course`: the mode, the model to load, the data and the training settings
 every notebook uses, so no notebook hard-codes a number that depends on the hardware. On Colab it
-first installs the course (:mod:`cse_helpers.colab`).
+first installs the course (:mod:`cse_helpers.classroom.colab`).
 
 Two modes:
 
@@ -39,7 +39,7 @@ import platform
 from dataclasses import dataclass, field
 from typing import Any
 
-from .colab import in_colab, install_on_colab
+from .classroom.colab import in_colab, install_on_colab
 from .constants import DATA_DIR, DEFAULT_MODEL, ERNIE_MODEL, METHODS, TUTORIAL_PAIRS
 
 # OpenMP threads that spin while they wait made PyTorch 10-20x slower on a busy 2-core machine (measured:
@@ -49,7 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # ------------------------------------------------------------------------------------------------
 # The public Git repository of the course, which the Colab setup cell clones. Do not edit it by hand:
-# `python -m cse_helpers.publish --repo-url https://github.com/OWNER/NAME` writes it here, into every
+# `python -m cse_helpers.tools.publish --repo-url https://github.com/OWNER/NAME` writes it here, into every
 # notebook's setup cell and "Open in Colab" badge and into pyproject.toml; tests/test_colab.py checks
 # that they agree. Until the course is published it is the placeholder, and on Colab the setup cell
 # asks for CSE_REPO_URL (any Git URL) instead of failing at `git clone`.
@@ -135,7 +135,7 @@ def tiny_model_dir(texts: list[str], cache_dir: str | None = None) -> str:
 
     The directory name carries a hash of the texts, so a changed corpus gets a new vocabulary.
     """
-    from .tiny import build_tiny_model
+    from .tools.tiny import build_tiny_model
 
     cache_dir = cache_dir or CACHE_DIR
     corpus = list(dict.fromkeys(texts))
@@ -269,8 +269,8 @@ class Course:
 
     # ---- models -------------------------------------------------------------------------------
     def load_encoder(self, path: str | None = None, **kwargs):
-        """A :class:`~cse_helpers.models.SentenceEncoder` of this mode's model (or ``path``), on the device."""
-        from .models import SentenceEncoder
+        """A :class:`~cse_helpers.encoder.SentenceEncoder` of this mode's model (or ``path``), on the device."""
+        from .encoder import SentenceEncoder
 
         kwargs.setdefault("dropout", self.dropout)
         kwargs.setdefault("max_seq_len", self.max_seq_len)
@@ -336,7 +336,7 @@ class Course:
     def records_apply(self) -> bool:
         """Whether the recorded quick-mode seeds (``cse_helpers/recorded/quick_seeds.json``) were trained like
         this notebook's runs: quick mode, the shipped model, the same settings."""
-        from .results import COMPARED_SETTINGS, RECORDED_MODEL, quick_seeds
+        from .classroom.results import COMPARED_SETTINGS, RECORDED_MODEL, quick_seeds
 
         recorded = quick_seeds()
         return (self.quick and recorded["model"] == RECORDED_MODEL and os.path.abspath(self.model) == os.path.abspath(
@@ -346,14 +346,15 @@ class Course:
         """The seed noise of a comparison between runs ``keys`` (``"simcse"``, ``"esimcse queue_size=0"``, ...):
         the largest spread of their recorded seeds; None where the records do not apply (:meth:`records_apply`),
         e.g. in full mode, and then every verdict says that the seed noise is not measured."""
-        from .results import recorded_spread
+        from .classroom.results import recorded_spread
 
         return recorded_spread(*keys) if self.records_apply() else None
 
     def ranking_text(self, this_run: dict | None = None) -> str:
         """The methods' order in this run (``{"simcse": spearman, ...}``), over the recorded seeds on the sample
-        (where they apply) and on LCQMC's dev pairs, side by side (:func:`cse_helpers.results.ranking_text`)."""
-        from .results import ranking_text
+        (where they apply) and on LCQMC's dev pairs, side by side
+        (:func:`cse_helpers.classroom.results.ranking_text`)."""
+        from .classroom.results import ranking_text
 
         return ranking_text(this_run, recorded=self.records_apply())
 
@@ -398,7 +399,7 @@ def setup(seed: int = 42, quick: bool | None = None, install: bool | None = None
         install_on_colab()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from . import plots
+    from .classroom import plots
     from .runtime import pick_device, pick_precision, seed_everything
 
     plots.use_cjk_font()

@@ -246,7 +246,7 @@ def noise_verdict(a: Mapping, b: Mapping, labels: Sequence | None, *, seed_sprea
        (a stricter test);
     2. **the seed**: two runs that differ only by their seed (data order, dropout masks) land apart
        too. The difference must be larger than ``seed_spread``, the spread of seeds at these settings
-       (:func:`seed_spread` of repeated runs, e.g. from ``cse_helpers.results``). ``None`` says that it
+       (:func:`seed_spread` of repeated runs, e.g. from ``cse_helpers.classroom.results``). ``None`` says that it
        was not measured: the verdict then rests on the dev pairs alone, and its reason says so. ``0``
        is for scores that no seed moves (a baseline such as character overlap, an untrained encoder).
 
@@ -349,7 +349,7 @@ def evaluate_pairs(encoder, pairs_or_path, threshold: float = 0.5, batch_size: i
     """Score ``encoder`` on labelled pairs: a list of (a, b, label) or (a, b, label, group), or a path
     to ``a<TAB>b<TAB>label[<TAB>group]``.
 
-    ``encoder`` is a :class:`~cse_helpers.models.SentenceEncoder` (anything with ``encode``), scored by
+    ``encoder`` is a :class:`~cse_helpers.encoder.SentenceEncoder` (anything with ``encode``), scored by
     the cosine of the two embeddings; or a plain function ``pairs -> scores`` such as
     :func:`character_jaccard`, for baselines (then alignment and uniformity are NaN).
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .models import SentenceEncoder
+from .encoder import SentenceEncoder
 
 
 def similarity(encoder: SentenceEncoder, pairs: Sequence[Sequence[str]], batch_size: int = 128) -> list[float]:

@@ -11,16 +11,16 @@ What one step does (the same for every method):
 2. one forward pass of the 2B rows in train mode (dropout on: that is SimCSE's augmentation) and the
    objective's loss (InfoNCE; + lambda * RTD for DiffCSE), then backward -- or, with
    ``--mini_batch_size M``, the same loss and gradient from M sentences at a time (gradient caching,
-   ``cse_helpers.grad_cache``);
+   ``cse_helpers.scale.grad_cache``);
 3. gradient clipping, AdamW, linear warmup/decay; ESimCSE then updates its momentum encoder.
 
-Under ``torchrun`` (``cse_helpers.distributed``) the B sentences are the global batch: each process
+Under ``torchrun`` (``cse_helpers.scale.distributed``) the B sentences are the global batch: each process
 encodes its share, the embeddings are gathered so the loss is the whole batch's, and the processes'
 shares of the gradient are added up before step 3; only rank 0 logs, evaluates and saves.
 
 :class:`Trainer` runs them: ``fit`` (the whole run) -> ``epoch`` (one pass over the data) -> ``step``
 (the three steps above, on B tokenized sentences). What differs between the methods is in their
-objective (``cse_helpers.models``): the loop never asks which method runs.
+objective (``cse_helpers.objectives``): the loop never asks which method runs.
 
 Every ``logging_steps`` it logs the mean loss of that window (not a running mean since the start),
 steps/s, sentences/s and the learning rate; every ``valid_steps`` it evaluates on the dev pairs and
@@ -70,20 +70,12 @@ from .checkpoint import (
 )
 from .constants import METHODS
 from .data import DataFormatError, read_pairs, read_train_texts
-from .distributed import Ranks, launched_by_torchrun
+from .encoder import POOLERS, PROJECTORS, SentenceEncoder, check_model_path, resolve_model, set_dropout
 from .evaluate import evaluate_pairs, is_better
-from .grad_cache import forward_backward
-from .models import (
-    POOLERS,
-    PROJECTORS,
-    Objective,
-    SentenceEncoder,
-    check_model_path,
-    objective_class,
-    resolve_model,
-    set_dropout,
-)
+from .objectives import Objective, objective_class
 from .runtime import PRECISIONS, autocast, pick_device, pick_precision, seed_everything, to_device
+from .scale.distributed import Ranks, launched_by_torchrun
+from .scale.grad_cache import forward_backward
 
 logger = logging.getLogger(__name__)
 
@@ -458,7 +450,7 @@ def plan_save_dir(args: TrainingArguments, data: dict) -> list[str]:
 # ------------------------------------------------------------------------------------------------
 
 def build_objective(args: TrainingArguments, encoder: SentenceEncoder) -> Objective:
-    """The method's objective (``cse_helpers.models.OBJECTIVES``) around ``encoder``."""
+    """The method's objective (``cse_helpers.objectives.OBJECTIVES``) around ``encoder``."""
     return objective_class(args.method).from_args(args, encoder)
 
 
@@ -609,7 +601,7 @@ class Trainer:
     ``bodies``: the training sentences as token ids without special tokens (``encoder.body_ids``);
     ``keys[i]`` says which of them are identical (default: identical token ids).
 
-    ``ranks``: this process's place among several (``torchrun``; :mod:`cse_helpers.distributed`). Every
+    ``ranks``: this process's place among several (``torchrun``; :mod:`cse_helpers.scale.distributed`). Every
     process draws the same batches; each encodes its share of a batch; the loss is the global
     batch's. Only rank 0 logs, evaluates and saves; the others wait for it.
     """

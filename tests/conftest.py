@@ -11,7 +11,7 @@ import torch  # noqa: E402
 
 from cse_helpers.constants import DATA_DIR, REPO_ROOT, TUTORIAL_PAIRS  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
-from cse_helpers.tiny import build_tiny_model  # noqa: E402
+from cse_helpers.tools.tiny import build_tiny_model  # noqa: E402
 
 ROOT = REPO_ROOT
 SAMPLE_TRAIN = os.path.join(DATA_DIR, "train.txt")
@@ -24,7 +24,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 def poison_loss(monkeypatch):
     """``poison_loss(step, value)``: from the ``step``-th loss on (that one only, with ``once``), SimCSE's
     contrastive loss is multiplied by ``value`` (nan or inf), as a diverging run would produce."""
-    from cse_helpers.models import SimCSE
+    from cse_helpers.objectives import SimCSE
 
     original = SimCSE.contrastive_loss
 

@@ -17,12 +17,12 @@ def fixed_masks(input_ids, maskable, mask_token_id, vocab_size, mask_ratio=0.3, 
 
 
 def use_fixed_masks(monkeypatch_or_none=None) -> None:
-    from cse_helpers import models
+    from cse_helpers.objectives import diffcse
 
     if monkeypatch_or_none is not None:
-        monkeypatch_or_none.setattr(models, "mask_tokens", fixed_masks)
+        monkeypatch_or_none.setattr(diffcse, "mask_tokens", fixed_masks)
     else:
-        models.mask_tokens = fixed_masks
+        diffcse.mask_tokens = fixed_masks
 
 
 def run_rank(rank: int, world_size: int, port: int, kwargs: dict, options: dict) -> None:
@@ -33,7 +33,7 @@ def run_rank(rank: int, world_size: int, port: int, kwargs: dict, options: dict)
     if options.get(DETERMINISTIC):
         use_fixed_masks()
     if options.get(FAIL_ON_RANK) == rank:
-        from cse_helpers.models import Objective
+        from cse_helpers.objectives import Objective
 
         calls = {"n": 0}
 
@@ -54,9 +54,9 @@ TEXTS = ["今天天气很好", "怎么减肥最快", "蛋黄可以多吃吗", "�
 
 def one_step_gradients(model_dir: str, method: str, mini_batch_size: int = 0, ranks=None) -> dict:
     """The summed gradient of one step on :data:`TEXTS` (the global batch), by parameter name."""
-    from cse_helpers.distributed import Ranks
-    from cse_helpers.grad_cache import forward_backward
-    from cse_helpers.models import SentenceEncoder
+    from cse_helpers.encoder import SentenceEncoder
+    from cse_helpers.scale.distributed import Ranks
+    from cse_helpers.scale.grad_cache import forward_backward
     from cse_helpers.train import TrainingArguments, ViewBuilder, build_objective
 
     ranks = ranks or Ranks()
@@ -82,7 +82,7 @@ def gradients_rank(rank: int, world_size: int, port: int, model_dir: str, method
     in one process group; rank 0 saves ``{mini_batch_size: gradients}``."""
     import torch.distributed as dist
 
-    from cse_helpers.distributed import Ranks
+    from cse_helpers.scale.distributed import Ranks
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)

@@ -14,8 +14,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cse_helpers import analysis, augment
-from cse_helpers.models import ESimCSE, SentenceEncoder
+from cse_helpers import augment
+from cse_helpers.classroom import analysis
+from cse_helpers.encoder import SentenceEncoder
+from cse_helpers.objectives import ESimCSE
 from cse_helpers.train import TrainingArguments, ViewBuilder
 
 matplotlib.use("Agg")

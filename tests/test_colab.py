@@ -1,4 +1,5 @@
-"""Colab: the course's address in one place (cse_helpers.publish), and the setup cell on a simulated Colab runtime.
+"""Colab: the course's address in one place (cse_helpers.tools.publish), and the setup cell on a simulated Colab
+runtime.
 
 The simulation is a Python environment that has what Colab ships (torch, transformers, Jupyter: this
 environment's packages) but not the course, plus an importable ``google.colab``; the notebook runs in an
@@ -16,9 +17,10 @@ import sys
 import pytest
 import torch
 
-from cse_helpers import course, publish
+from cse_helpers import course
 from cse_helpers.constants import REPO_ROOT
-from cse_helpers.run_course import execute_notebook
+from cse_helpers.tools import publish
+from cse_helpers.tools.run_course import execute_notebook
 
 ROOT = REPO_ROOT
 NOTEBOOK_0 = os.path.join(ROOT, "notebooks", "00_text_matching.ipynb")

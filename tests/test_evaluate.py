@@ -288,7 +288,7 @@ def test_a_nan_score_is_never_a_difference():
     assert verdict.sign == 0 and "NaN" in verdict.reason
 
 
-# ---- the recorded results (cse_helpers.results) ------------------------------------------------------------
+# ---- the recorded results (cse_helpers.classroom.results) ------------------------------------------------------------
 
 RECORD = {"settings": {"batch_size": 32, "max_seq_len": 48, "dropout": 0.1, "learning_rate": 3e-4, "max_steps": 80},
           "model": "cse_helpers/default_model",
@@ -303,10 +303,10 @@ LCQMC = {"methods": {"simcse": {"seeds": 3, "spearman_mean": 0.4331, "spearman_s
 
 @pytest.fixture
 def recorded(tmp_path, monkeypatch):
-    """The records in temporary files, read by every function of cse_helpers.results."""
+    """The records in temporary files, read by every function of cse_helpers.classroom.results."""
     import json
 
-    from cse_helpers import results
+    from cse_helpers.classroom import results
 
     seeds, lcqmc = tmp_path / "quick_seeds.json", tmp_path / "lcqmc_quality.json"
     seeds.write_text(json.dumps(RECORD), encoding="utf-8")
@@ -319,14 +319,14 @@ def recorded(tmp_path, monkeypatch):
 
 
 def test_a_missing_record_file_says_how_to_rebuild_it(tmp_path):
-    from cse_helpers.results import quick_seeds
+    from cse_helpers.classroom.results import quick_seeds
 
     with pytest.raises(FileNotFoundError, match=r"missing\.json is missing: .*sweep_quick\.py --record"):
         quick_seeds(str(tmp_path / "missing.json"))
 
 
 def test_run_key_names_the_method_and_its_changed_settings_sorted():
-    from cse_helpers.results import run_key
+    from cse_helpers.classroom.results import run_key
 
     assert run_key("simcse") == "simcse" and run_key("simcse", {}) == "simcse"
     assert run_key("esimcse", {"queue_size": 0}) == "esimcse queue_size=0"
@@ -334,7 +334,7 @@ def test_run_key_names_the_method_and_its_changed_settings_sorted():
 
 
 def test_recorded_spread_is_the_largest_spread_of_the_runs_compared(recorded):
-    from cse_helpers.results import recorded_spread, seed_range_text
+    from cse_helpers.classroom.results import recorded_spread, seed_range_text
 
     assert recorded_spread("simcse", path=recorded) == pytest.approx(0.010)
     assert recorded_spread("esimcse", path=recorded) == pytest.approx(0.012)
@@ -346,7 +346,7 @@ def test_recorded_spread_is_the_largest_spread_of_the_runs_compared(recorded):
 
 
 def test_recorded_spread_is_none_at_other_settings(recorded):
-    from cse_helpers.results import recorded_spread, seed_range_text, seed_spearmans
+    from cse_helpers.classroom.results import recorded_spread, seed_range_text, seed_spearmans
 
     full = dict(RECORD["settings"], max_steps=2000, batch_size=64)  # full mode: not what was recorded
     assert recorded_spread("simcse", settings=full, path=recorded) is None
@@ -357,14 +357,14 @@ def test_recorded_spread_is_none_at_other_settings(recorded):
 
 
 def test_an_unknown_run_is_a_key_error_naming_the_file(recorded):
-    from cse_helpers.results import recorded_spread
+    from cse_helpers.classroom.results import recorded_spread
 
     with pytest.raises(KeyError, match=r"quick_seeds\.json has no run 'esimcse dup_rate=0' .*sweep_quick\.py"):
         recorded_spread("simcse", "esimcse dup_rate=0", path=recorded)
 
 
 def test_ranking_text_puts_the_three_orders_side_by_side(recorded):
-    from cse_helpers.results import method_ranking, ranking_text
+    from cse_helpers.classroom.results import method_ranking, ranking_text
 
     text = ranking_text({"simcse": 0.452, "esimcse": 0.471, "diffcse": 0.449})
     assert text.split("\n") == [

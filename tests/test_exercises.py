@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import pearsonr, spearmanr
 
-from cse_helpers import course, evaluate, exercises
-from cse_helpers.models import SentenceEncoder
-from cse_helpers.run_course import NOTEBOOK_DIR, notebook_names
+from cse_helpers import course, evaluate
+from cse_helpers.classroom import exercises
+from cse_helpers.encoder import SentenceEncoder
+from cse_helpers.tools.run_course import NOTEBOOK_DIR, notebook_names
 
 LESSONS = [name for name in notebook_names() if name[:2] != "05"]
 SOLUTIONS = "05_solutions.ipynb"

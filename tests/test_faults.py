@@ -19,8 +19,9 @@ import torch
 from cse_helpers import checkpoint as checkpoint_module
 from cse_helpers.checkpoint import STATE_DIR, CheckpointError, list_training_states
 from cse_helpers.data import DataFormatError, read_train_texts
-from cse_helpers.models import DiffCSE, ModelLoadError, SentenceEncoder
-from cse_helpers.tiny import build_tiny_model
+from cse_helpers.encoder import ModelLoadError, SentenceEncoder
+from cse_helpers.objectives import DiffCSE
+from cse_helpers.tools.tiny import build_tiny_model
 from cse_helpers.train import main, tokenize_for_training, train
 
 from .conftest import SAMPLE_DEV, SAMPLE_TRAIN

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ft2font import FT2Font  # noqa: E402
 
-from cse_helpers import fonts, plots  # noqa: E402
+from cse_helpers.classroom import fonts, plots  # noqa: E402
 from cse_helpers.losses import simcse_label_matrix  # noqa: E402
 
 SENTENCES = ["蛋黄吃多了有什么坏处", "吃鸡蛋白过多有什么坏处", "怎样才知道是生男孩还是女孩",

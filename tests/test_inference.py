@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from cse_helpers.data import read_pairs, read_train_texts
+from cse_helpers.encoder import SentenceEncoder
 from cse_helpers.inference import main, semantic_search, similarity
-from cse_helpers.models import SentenceEncoder
 
 from .conftest import SAMPLE_DEV, SAMPLE_TRAIN
 

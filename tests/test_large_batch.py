@@ -16,14 +16,16 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from cse_helpers import course, plots
-from cse_helpers.batch_study import batch_size_study
+from cse_helpers import course
 from cse_helpers.checkpoint import CheckpointError
-from cse_helpers.distributed import Ranks
-from cse_helpers.grad_cache import forward_backward, pieces
-from cse_helpers.memory import PeakMemory
-from cse_helpers.models import SentenceEncoder, split_views
-from cse_helpers.tiny import build_tiny_model
+from cse_helpers.classroom import plots
+from cse_helpers.classroom.batch_study import batch_size_study
+from cse_helpers.encoder import SentenceEncoder
+from cse_helpers.objectives import split_views
+from cse_helpers.scale.distributed import Ranks
+from cse_helpers.scale.grad_cache import forward_backward, pieces
+from cse_helpers.scale.memory import PeakMemory
+from cse_helpers.tools.tiny import build_tiny_model
 from cse_helpers.train import TrainingArguments, ViewBuilder, build_objective, plan_save_dir, train
 
 from .conftest import ROOT, SAMPLE_DEV, SAMPLE_TRAIN, _corpus
@@ -155,7 +157,7 @@ def test_with_dropout_the_second_pass_redraws_the_first_pass_masks(tiny_dir, mon
     for a, b in zip(grads, reference):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-4)
 
-    monkeypatch.setattr("cse_helpers.grad_cache.set_random_state", lambda state, device: None)
+    monkeypatch.setattr("cse_helpers.scale.grad_cache.set_random_state", lambda state, device: None)
     _, unrestored = cached()  # fresh masks in step 3: another gradient
     assert max(float((a - b).abs().max()) for a, b in zip(unrestored, reference)) > 1e-3
 

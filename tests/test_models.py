@@ -6,25 +6,22 @@ from transformers import AutoModel, AutoModelForMaskedLM
 
 from cse_helpers.checkpoint import trained_state
 from cse_helpers.constants import METHODS
+from cse_helpers.encoder import POOLERS, ProjectionMLP, SentenceEncoder, pad_sequences
 from cse_helpers.losses import info_nce
-from cse_helpers.models import (
+from cse_helpers.objectives import (
     OBJECTIVES,
-    POOLERS,
     DiffCSE,
     EmbeddingQueue,
     ESimCSE,
     MomentumEncoder,
-    ProjectionMLP,
-    SentenceEncoder,
     SimCSE,
     binary_entropy,
     load_generator,
     mask_tokens,
     objective_class,
-    pad_sequences,
     split_views,
 )
-from cse_helpers.tiny import build_tiny_model
+from cse_helpers.tools.tiny import build_tiny_model
 
 SHORT, LONG = "今天天气很好", "今天天气很好，我们一起去公园散步吧，怎么样？"
 
@@ -227,7 +224,7 @@ def test_generator_with_another_vocabulary_is_refused(tiny_model_dir, tmp_path):
 def test_a_padded_vocabulary_keeps_the_characters_and_sizes_the_model(tmp_path, sample_texts):
     from transformers import AutoConfig, AutoTokenizer
 
-    from cse_helpers.tiny import build_char_vocab, build_tiny_model
+    from cse_helpers.tools.tiny import build_char_vocab, build_tiny_model
 
     chars = build_char_vocab(sample_texts[:50])
     out = build_tiny_model(str(tmp_path / "m"), sample_texts[:50], model_type="ernie", vocab_size=len(chars) + 7,

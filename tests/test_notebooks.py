@@ -18,7 +18,7 @@ import re
 import pytest
 
 from cse_helpers import course
-from cse_helpers.run_course import NOTEBOOK_DIR, execute_notebook, notebook_names, run_summary
+from cse_helpers.tools.run_course import NOTEBOOK_DIR, execute_notebook, notebook_names, run_summary
 
 NOTEBOOKS = notebook_names()
 
@@ -146,7 +146,7 @@ def printed_text(notebook) -> str:
 @pytest.mark.parametrize("name", [n for n in NOTEBOOKS if n[:2] in ("01", "02", "03")])
 def test_each_loss_playground_leaves_a_static_picture_in_the_executed_copy(name):
     """A widget needs a running kernel; the playground's figure at its default knobs stays in the cell's
-    outputs as a plain picture (cse_helpers.widgets.LossPlayground), for every copy read without one."""
+    outputs as a plain picture (cse_helpers.classroom.widgets.LossPlayground), for every copy read without one."""
     cells = [c for c in executed(name)["cells"] if c["cell_type"] == "code" and "widgets.LossPlayground(" in source(c)]
     assert cells, f"{name}: no cell creates a widgets.LossPlayground"
     for cell in cells:
@@ -303,7 +303,7 @@ def test_a_stuck_cell_is_interrupted_and_its_error_names_the_line(tmp_path):
 
 
 def test_run_course_refuses_an_unknown_notebook_before_running_any(capsys, tmp_path, monkeypatch):
-    from cse_helpers.run_course import main
+    from cse_helpers.tools.run_course import main
 
     for name in ("CSE_QUICK", "CSE_RUNS_DIR"):  # main() sets them: restored after the test
         monkeypatch.setenv(name, "")
@@ -345,7 +345,7 @@ class _LostReplyKernel:
 def _poll(kernel, cell, iopub_done=True):
     import nbformat
 
-    from cse_helpers.run_course import notebook_client
+    from cse_helpers.tools.run_course import notebook_client
 
     async def run():
         client = notebook_client(nbformat.v4.new_notebook(), record_timing=False)
@@ -366,7 +366,7 @@ def test_a_lost_execute_reply_does_not_hold_up_the_notebook(monkeypatch):
     import nbformat
     from nbclient.exceptions import CellExecutionError
 
-    from cse_helpers import run_course
+    from cse_helpers.tools import run_course
 
     monkeypatch.setattr(run_course, "POLL_SECONDS", 0.01)
     monkeypatch.setattr(run_course, "REPLY_GRACE_SECONDS", 0.05)
@@ -385,7 +385,7 @@ def test_a_lost_execute_reply_does_not_hold_up_the_notebook(monkeypatch):
 def test_the_kernels_own_reply_is_used_when_it_comes(monkeypatch):
     import nbformat
 
-    from cse_helpers import run_course
+    from cse_helpers.tools import run_course
 
     monkeypatch.setattr(run_course, "POLL_SECONDS", 0.01)
     other = {"parent_header": {"msg_id": "m0"}, "header": {}, "content": {"status": "ok"}}

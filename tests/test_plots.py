@@ -1,4 +1,4 @@
-"""The figures of cse_helpers.plots: each is checked on the data it draws."""
+"""The figures of cse_helpers.classroom.plots: each is checked on the data it draws."""
 
 import math
 
@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 
-from cse_helpers import plots, tables  # noqa: E402
+from cse_helpers.classroom import plots, tables  # noqa: E402
 from cse_helpers.losses import simcse_label_matrix  # noqa: E402
 
 

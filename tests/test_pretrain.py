@@ -1,6 +1,6 @@
-"""``cse_helpers.pretrain``: the seeded script that made the shipped encoder must keep making it.
+"""``cse_helpers.tools.pretrain``: the seeded script that made the shipped encoder must keep making it.
 
-Its masking is ``cse_helpers.models.mask_tokens`` (shared with DiffCSE); the draws below were
+Its masking is ``cse_helpers.objectives.mask_tokens`` (shared with DiffCSE); the draws below were
 recorded with the script's own masking function before the two were merged, so a change of the draw
 order, of the random ids' range or of the labels shows here (and would change the shipped model).
 """
@@ -11,8 +11,8 @@ import os
 import pytest
 import torch
 
-from cse_helpers import pretrain
-from cse_helpers.models import SentenceEncoder
+from cse_helpers.encoder import SentenceEncoder
+from cse_helpers.tools import pretrain
 
 IDS = torch.arange(10, 34).view(2, 12)
 SPECIAL = torch.zeros(2, 12, dtype=torch.bool)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cse_helpers.checkpoint import STATE_DIR, CheckpointError, list_training_states
-from cse_helpers.models import SimCSE
+from cse_helpers.objectives import SimCSE
 from cse_helpers.train import OutOfMemoryError, train
 
 from .conftest import SAMPLE_DEV, SAMPLE_TRAIN

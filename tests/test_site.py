@@ -1,4 +1,4 @@
-"""cse_helpers.site: the rendered course (pages from executed notebooks, widgets frozen, links between pages).
+"""cse_helpers.tools.site: the rendered course (pages from executed notebooks, widgets frozen, links between pages).
 
 The site itself is opened in a browser by tests/test_browser.py (``make test-browser``); these tests
 check how it is built, on small notebooks made here.
@@ -10,7 +10,7 @@ import os
 import nbformat
 import pytest
 
-from cse_helpers import site
+from cse_helpers.tools import site
 
 PNG = base64.b64encode(bytes.fromhex(  # a 1x1 PNG
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f8cf"
@@ -68,7 +68,7 @@ def with_static_picture(notebook):
 
 
 def test_the_static_picture_marker_is_the_one_the_playground_writes():
-    from cse_helpers import widgets
+    from cse_helpers.classroom import widgets
 
     assert site.STATIC_COPY == widgets.STATIC_COPY
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from cse_helpers.classroom.results import recorded_spread, seed_spearmans
 from cse_helpers.constants import DEFAULT_MODEL
-from cse_helpers.results import recorded_spread, seed_spearmans
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = {"batch_size": 32, "max_seq_len": 48, "dropout": 0.1, "learning_rate": 0.0003, "max_steps": 80}

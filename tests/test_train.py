@@ -14,9 +14,10 @@ from cse_helpers import DEFAULT_MODEL, default_model_available
 from cse_helpers import train as train_module
 from cse_helpers.constants import ERNIE_MODEL, TUTORIAL_PAIRS
 from cse_helpers.data import DataFormatError
+from cse_helpers.encoder import SentenceEncoder, resolve_model
 from cse_helpers.inference import similarity
 from cse_helpers.losses import info_nce
-from cse_helpers.models import SentenceEncoder, SimCSE, resolve_model
+from cse_helpers.objectives import SimCSE
 from cse_helpers.runtime import pick_precision
 from cse_helpers.train import Trainer, TrainingArguments, ViewBuilder, batch_indices, main, train
 

@@ -13,12 +13,14 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from cse_helpers import course, plots, widgets  # noqa: E402
+from cse_helpers import course  # noqa: E402
+from cse_helpers.classroom import plots, widgets  # noqa: E402
 from cse_helpers.constants import REPO_ROOT  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
+from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.evaluate import bootstrap_spearman_difference, spearman_rows  # noqa: E402
-from cse_helpers.models import DiffCSE, SentenceEncoder  # noqa: E402
-from cse_helpers.tiny import build_tiny_model  # noqa: E402
+from cse_helpers.objectives import DiffCSE  # noqa: E402
+from cse_helpers.tools.tiny import build_tiny_model  # noqa: E402
 
 ROOT = REPO_ROOT
 TEXTS = list(read_train_texts(os.path.join(ROOT, "data", "train.txt")))

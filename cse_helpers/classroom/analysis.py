@@ -33,8 +33,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.stats import spearmanr
 
-from .augment import word_repetition
-from .evaluate import bootstrap_spearman
+from ..augment import word_repetition
+from ..evaluate import bootstrap_spearman
 
 #: Characters whose doubling is a word of its own, with its meaning: a copy that repeats one of them can
 #: read differently (人 someone -> 人人 everyone). Used by :func:`reduplications`.

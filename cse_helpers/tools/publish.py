@@ -1,7 +1,7 @@
 """Publish the course at its public address: one command writes the address everywhere it appears.
 
-    python -m cse_helpers.publish --repo-url https://github.com/OWNER/NAME [--branch main]
-    python -m cse_helpers.publish --check     # lists every place, fails if they disagree
+    python -m cse_helpers.tools.publish --repo-url https://github.com/OWNER/NAME [--branch main]
+    python -m cse_helpers.tools.publish --check     # lists every place, fails if they disagree
 
 The address of the course's Git repository appears in four kinds of places, all written by this command:
 
@@ -27,8 +27,8 @@ import os
 import re
 import sys
 
-from .constants import REPO_ROOT
-from .course import PLACEHOLDER_URL
+from ..constants import REPO_ROOT
+from ..course import PLACEHOLDER_URL
 
 GITHUB_URL = re.compile(r"^https://github\.com/(?P<owner>[A-Za-z0-9-]+)/(?P<name>[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 # REPO_URL = "..." at the start of a line: course.py and the notebooks' setup cell
@@ -167,7 +167,7 @@ def publish(repo_url: str, root: str = REPO_ROOT, branch: str = "main") -> list[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cse_helpers.publish", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tools.publish", description=__doc__.split("\n")[0])
     parser.add_argument("--repo-url", help="the course's GitHub address, https://github.com/OWNER/NAME "
                                            f"({PLACEHOLDER_URL} marks it unpublished)")
     parser.add_argument("--branch", default="main", help="the branch the Colab badges open (default: main)")

@@ -101,12 +101,12 @@ def build_tiny_model(out_dir: str, texts: Iterable[str], model_type: str = "bert
 
 
 def main(argv=None) -> int:
-    """``python -m cse_helpers.tiny --out DIR``: build a tiny model from the sample data, offline."""
+    """``python -m cse_helpers.tools.tiny --out DIR``: build a tiny model from the sample data, offline."""
     import argparse
 
-    from .data import read_pairs, read_train_texts
+    from ..data import read_pairs, read_train_texts
 
-    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tiny", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tools.tiny", description=main.__doc__)
     parser.add_argument("--out", required=True, help="directory to write the model to")
     parser.add_argument("--train_path", default=os.path.join("data", "train.txt"))
     parser.add_argument("--dev_path", default=os.path.join("data", "dev.tsv"))

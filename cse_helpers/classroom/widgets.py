@@ -26,11 +26,11 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from ..constants import METHODS
+from ..encoder import check_dropout, dropout_settings
+from ..inference import semantic_search
+from ..losses import cosine_matrix, info_nce, info_nce_logits
 from . import plots, tables
-from .constants import METHODS
-from .inference import semantic_search
-from .losses import cosine_matrix, info_nce, info_nce_logits
-from .models import check_dropout, dropout_settings
 
 # ------------------------------------------------------------------------------------------------
 # The computations
@@ -65,7 +65,7 @@ def _mode(module: nn.Module, training: bool):
 def repeatable_masking(objective, device, seed: int):
     """DiffCSE's masking draws restarted from ``seed`` inside the block, its generator restored after.
 
-    With a seeded :class:`~cse_helpers.models.DiffCSE` the draws come from its own generator (from
+    With a seeded :class:`~cse_helpers.objectives.DiffCSE` the draws come from its own generator (from
     ``objective.mask_generator(device)``); without a seed they come from torch's global generator,
     which the caller seeds.
     """
@@ -103,14 +103,14 @@ def batch_loss(encoder, texts: Sequence[str], method: str = "simcse", temperatur
     Random draws (dropout masks, repetitions, DiffCSE's masking) are seeded with ``seed``, so
     moving one knob changes only what that knob changes. No momentum queue is used here.
 
-    For DiffCSE pass ``objective`` (a :class:`~cse_helpers.models.DiffCSE` around ``encoder``): the
+    For DiffCSE pass ``objective`` (a :class:`~cse_helpers.objectives.DiffCSE` around ``encoder``): the
     RTD loss of the batch is added with weight ``lambda_rtd``.
 
     Returns a dict: ``loss`` (total), ``contrastive``, ``rtd`` (None unless DiffCSE), ``lambda_rtd``,
     ``texts`` (the B sentences), ``views`` (the second view as text), ``cosines`` (B, B),
     ``logits`` (B, B) and ``probs`` (B, B), the row-wise softmax of the logits.
     """
-    from .train import ViewBuilder
+    from ..train import ViewBuilder
 
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
@@ -175,7 +175,7 @@ def short_training(course, method: str = "simcse", steps: int | None = None, bat
     the end (``evaluations`` times, or once more when that does not divide ``steps``).
     ``None`` takes the course's setting (``compare_steps``, ``compare_batch``, ...).
     """
-    from .train import train
+    from ..train import train
 
     steps = steps or course.compare_steps
     if evaluations < 1:
@@ -205,7 +205,7 @@ def _setting_name(group: dict) -> str:
 
 def final_score(history: dict, key: str = "spearman") -> str:
     """The last evaluation's ``key`` with its interval (``"0.034 [-0.02, 0.09]"``), or "-" without one."""
-    from .evaluate import spearman_text
+    from ..evaluate import spearman_text
 
     evals = [r for r in history.get("eval", []) if key in r]
     return spearman_text(evals[-1], key=key) if evals else "-"
@@ -405,7 +405,7 @@ class TrainingComparer(_UI):
         self.train_fn = train_fn or (lambda **knobs: short_training(course, method, dev_pairs=self.dev_pairs,
                                                                     **knobs))
         if baseline is True:  # the untrained model, scored on the same pairs as the runs
-            from .evaluate import evaluate_pairs
+            from ..evaluate import evaluate_pairs
 
             baseline = evaluate_pairs(course.load_encoder().eval(), self.dev_pairs)
         self.baseline = baseline
@@ -517,7 +517,7 @@ class TrainingComparer(_UI):
     def seed_spread(self) -> float | None:
         """The seed noise of these runs: the largest spread (max - min final Spearman) of the seeds of one
         setting (:func:`~cse_helpers.evaluate.seed_spread`); None when no setting was run with two seeds."""
-        from .evaluate import seed_spread
+        from ..evaluate import seed_spread
 
         spreads = [seed_spread([e["spearman"] for e in g["evals"].values()]) for g in self.settings()
                    if len(g["evals"]) > 1]  # one run per seed: a repeated run is no second seed
@@ -532,7 +532,7 @@ class TrainingComparer(_UI):
         overlap), and the difference must also exceed the spread of the seeds of one setting among these
         runs (:meth:`seed_spread`; not measured when no setting has two seeds, and the sentence says so).
         """
-        from .evaluate import intervals_overlap, noise_verdict
+        from ..evaluate import intervals_overlap, noise_verdict
 
         groups = [g for g in self.settings() if g["finals"]]
         if not groups:

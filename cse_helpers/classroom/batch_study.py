@@ -28,8 +28,8 @@ import shutil
 import time
 from collections.abc import Sequence
 
-from .evaluate import bootstrap_spearman_difference, evaluate_pairs
-from .memory import PeakMemory
+from ..evaluate import bootstrap_spearman_difference, evaluate_pairs
+from ..scale.memory import PeakMemory
 from .results import run_key
 
 
@@ -41,7 +41,7 @@ def memory_measure(device) -> str:
 def peak_memory_of_steps(course, batch_size: int, mini_batch_size: int, steps: int = 2) -> float | None:
     """MiB that ``steps`` SimCSE steps of ``batch_size`` take (the RSS increase on the CPU, the peak of
     allocated memory on a GPU), or None when they do not fit in the GPU's memory; nothing is kept."""
-    from .train import OutOfMemoryError
+    from ..train import OutOfMemoryError
 
     save_dir = os.path.join(course.runs_dir, "batch_size", "memory")
     try:
@@ -64,7 +64,7 @@ def batch_size_study(course, sizes: Sequence[int], mini_batch_size: int, sentenc
     on ``sentences`` sentences each (``sentences // B`` steps; or, with ``steps``, the same steps at every B);
     one record per size: losses, dev Spearman and its interval, the paired gain over the smallest size, the
     time, the memory of two steps with and without caching, and ``key``, the run's name in the recorded
-    seeds (:func:`cse_helpers.results.run_key`)."""
+    seeds (:func:`cse_helpers.classroom.results.run_key`)."""
     if (sentences is None) == (steps is None):
         raise ValueError(f"give either sentences (the same data at every B) or steps, not {sentences=} and {steps=}.")
     rows, labels = [], [label for _, _, label in course.dev_pairs]

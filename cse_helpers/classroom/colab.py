@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 
-from .constants import REPO_ROOT
+from ..constants import REPO_ROOT
 
 # What Colab ships itself and the setup cell never installs there: its CUDA build of torch, and the
 # Jupyter front end with the ipywidgets version that front end renders.

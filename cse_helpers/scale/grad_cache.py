@@ -22,7 +22,7 @@ DiffCSE's replaced-token detection needs no other sentence, so it is computed pi
 BatchNorm layers (DiffCSE's ``bn`` projector) see the statistics of each piece, as on each GPU of a
 multi-GPU run of DiffCSE's own code.
 
-With several processes (:mod:`cse_helpers.distributed`), ``batch`` is this process's share of the
+With several processes (:mod:`cse_helpers.scale.distributed`), ``batch`` is this process's share of the
 global batch and the loss is computed on the embeddings gathered from every process; the same
 function serves both, with or without pieces.
 """
@@ -33,9 +33,9 @@ from collections.abc import Callable
 
 import torch
 
+from ..objectives import Objective, split_views
+from ..runtime import autocast
 from .distributed import Ranks
-from .models import Objective, split_views
-from .runtime import autocast
 
 SINGLE_PROCESS = Ranks()
 

@@ -1,6 +1,6 @@
 """The rendered course: a static HTML site of the executed notebooks, to read without running anything.
 
-    python -m cse_helpers.site [--executed notebooks/executed] [--out build/site]
+    python -m cse_helpers.tools.site [--executed notebooks/executed] [--out build/site]
 
 ``make course`` executes the notebooks (in quick mode) into ``notebooks/executed/``; this turns each
 executed copy into a page with nbconvert, the Jupyter tool for it (its "lab" template: JupyterLab's
@@ -11,7 +11,7 @@ title cell states. Links between notebooks (``02_esimcse.ipynb``) become links b
 A widget needs a running kernel, so on a page each widget shows what it showed when the notebook
 ran: its texts, the values of its sliders and its last figure, with a note on how to use it live.
 A loss playground also leaves its figure at the default knobs as a plain picture beside the widget
-(marked :data:`STATIC_COPY`, see ``cse_helpers.widgets``): the page keeps it where the frozen widget
+(marked :data:`STATIC_COPY`, see ``cse_helpers.classroom.widgets``): the page keeps it where the frozen widget
 shows no figure of its own, and drops it as a duplicate where it does.
 """
 
@@ -25,14 +25,14 @@ import os
 import re
 import sys
 
-from .constants import REPO_ROOT
+from ..constants import REPO_ROOT
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 LIVE_NOTE = ("An interactive widget: this is what it showed when the notebook ran. Run the notebook in "
              "JupyterLab (<code>make lab</code>) or on Colab to move its sliders.")
 NOTEBOOK_DIR = os.path.join(REPO_ROOT, "notebooks")
-#: The output metadata key of a widget's static picture (``cse_helpers.widgets.STATIC_COPY``).
+#: The output metadata key of a widget's static picture (``cse_helpers.classroom.widgets.STATIC_COPY``).
 STATIC_COPY = "cse_static_copy"
 MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe"  # nbconvert's
 
@@ -281,7 +281,7 @@ def _write(out_dir: str, name: str, text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cse_helpers.site", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tools.site", description=__doc__.split("\n")[0])
     parser.add_argument("--executed", default=os.path.join(NOTEBOOK_DIR, "executed"),
                         help="the executed notebooks (default: notebooks/executed, written by `make course`)")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "build", "site"), help="the site's folder")

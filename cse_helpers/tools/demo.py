@@ -1,4 +1,4 @@
-"""``python -m cse_helpers.demo``: the course's main job in two minutes, offline, on a CPU.
+"""``python -m cse_helpers.tools.demo``: the course's main job in two minutes, offline, on a CPU.
 
 Trains SimCSE briefly on the sample in ``data/`` starting from the shipped default encoder (or,
 where the package has none, a tiny model built from a config), evaluates on ``data/dev.tsv``
@@ -12,12 +12,12 @@ import logging
 import os
 import sys
 
-from . import default_model_available
-from .constants import DATA_DIR, DEFAULT_MODEL, METHODS, TUTORIAL_PAIRS
-from .evaluate import evaluate_pairs
-from .inference import similarity
-from .models import SentenceEncoder
-from .train import train
+from .. import default_model_available
+from ..constants import DATA_DIR, DEFAULT_MODEL, METHODS, TUTORIAL_PAIRS
+from ..encoder import SentenceEncoder
+from ..evaluate import evaluate_pairs
+from ..inference import similarity
+from ..train import train
 
 
 def demo_model(work_dir: str) -> str:
@@ -34,7 +34,7 @@ def demo_model(work_dir: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cse_helpers.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tools.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", default="simcse", choices=METHODS)
     parser.add_argument("--max_steps", type=int, default=60)
     parser.add_argument("--save_dir", default=os.path.join("runs", "demo"))

@@ -2,9 +2,9 @@
 
 ::
 
-    python -m cse_helpers.run_course            # the mode setup() picks: quick without a GPU, full with one
-    python -m cse_helpers.run_course --quick    # CSE_QUICK=1
-    python -m cse_helpers.run_course --full     # CSE_QUICK=0; CSE_MODEL and CSE_SETTINGS apply as usual
+    python -m cse_helpers.tools.run_course            # the mode setup() picks: quick without a GPU, full with one
+    python -m cse_helpers.tools.run_course --quick    # CSE_QUICK=1
+    python -m cse_helpers.tools.run_course --full     # CSE_QUICK=0; CSE_MODEL and CSE_SETTINGS apply as usual
 
 Each notebook runs in a fresh Jupyter kernel (nbclient), the way a learner runs it with *Run all*; an
 error in any cell stops the run and names the cell. Executed copies, with their figures, are written
@@ -27,8 +27,8 @@ import statistics
 import sys
 import time
 
-from .constants import METHODS, REPO_ROOT
-from .course import MODE_SETTINGS
+from ..constants import METHODS, REPO_ROOT
+from ..course import MODE_SETTINGS
 
 NOTEBOOK_DIR = os.path.join(REPO_ROOT, "notebooks")
 
@@ -185,7 +185,7 @@ def run_summaries(runs_dir: str, budget_steps: int = MODE_SETTINGS["full"]["max_
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cse_helpers.run_course", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m cse_helpers.tools.run_course", description=__doc__.split("\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="force quick mode (CSE_QUICK=1)")
     mode.add_argument("--full", action="store_true", help="force full mode (CSE_QUICK=0)")
@@ -202,7 +202,7 @@ def main(argv=None) -> int:
     if args.runs_dir or not os.environ.get("CSE_RUNS_DIR"):
         import torch
 
-        from .course import quick_mode_requested
+        from ..course import quick_mode_requested
 
         mode = "quick" if quick_mode_requested(torch.cuda.is_available()) else "full"
         os.environ["CSE_RUNS_DIR"] = os.path.abspath(args.runs_dir or os.path.join(NOTEBOOK_DIR, "runs", mode))

@@ -18,7 +18,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 
-from .constants import PACKAGE_DIR
+from ..constants import PACKAGE_DIR
 
 RECORDED_DIR = os.path.join(PACKAGE_DIR, "recorded")
 QUICK_SEEDS = os.path.join(RECORDED_DIR, "quick_seeds.json")
@@ -74,7 +74,7 @@ def recorded_spread(*keys: str, settings: Mapping | None = None, path: str = QUI
     None when the settings differ from the recorded ones (e.g. full mode, or ``CSE_SETTINGS``): the seed
     noise at those settings is not measured, and :func:`~cse_helpers.evaluate.noise_verdict` says so.
     """
-    from .evaluate import seed_spread
+    from ..evaluate import seed_spread
 
     spreads = []
     for key in keys:

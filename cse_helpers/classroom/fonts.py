@@ -1,7 +1,7 @@
 """Chinese text in figures: one CJK font, registered with matplotlib in one place.
 
 matplotlib ships no font with Chinese glyphs; without one, every Chinese character of a tick label
-or a title is drawn as an empty box. :func:`use_cjk_font` (called when :mod:`cse_helpers.plots` is
+or a title is drawn as an empty box. :func:`use_cjk_font` (called when :mod:`cse_helpers.classroom.plots` is
 imported) registers a CJK font and puts it first in matplotlib's sans-serif list. Where the font
 comes from, the first one found wins:
 

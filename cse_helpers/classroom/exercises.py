@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import augment, evaluate, losses
-from .models import MomentumEncoder, mask_tokens
+from .. import augment, evaluate, losses
+from ..objectives import MomentumEncoder, mask_tokens
 
 TOLERANCE = 1e-4  # relative tolerance for answers that are exact numbers
 
@@ -472,7 +472,7 @@ def _ablation_seed_spread(settings_with: Mapping, settings_without: Mapping) -> 
     recorded quick-mode settings (``cse_helpers/recorded/quick_seeds.json``); None otherwise (not measured)."""
     import os
 
-    from .constants import DEFAULT_MODEL
+    from ..constants import DEFAULT_MODEL
     from .results import COMPARED_SETTINGS, quick_seeds, recorded_spread
 
     recorded = quick_seeds()
@@ -509,7 +509,7 @@ def check_dropout_ablation(runs: Sequence | None) -> Verdict:
     if not settings[1].get("dropout"):
         return _wrong(exercise, "the second run has dropout 0 too; train it with this mode's dropout (leave "
                                 "dropout out).")
-    from .train import RUN_DEFINING
+    from ..train import RUN_DEFINING
 
     differ = [k for k in RUN_DEFINING if k != "dropout" and settings[0].get(k) != settings[1].get(k)]
     if differ:
@@ -643,7 +643,7 @@ def _parameters(module: torch.nn.Module) -> torch.Tensor:
 def check_momentum_update(update: Callable | None) -> Verdict:
     """Check ``update(momentum_encoder, encoder, momentum)``: ESimCSE's / MoCo's momentum (EMA) update, in place.
 
-    Compared with :meth:`cse_helpers.models.MomentumEncoder.update` for momentum 0.9 and 0.995: the momentum
+    Compared with :meth:`cse_helpers.objectives.MomentumEncoder.update` for momentum 0.9 and 0.995: the momentum
     copy must move, in place, and the encoder must not change.
     """
     exercise = "momentum update"
@@ -678,7 +678,7 @@ def check_momentum_update(update: Callable | None) -> Verdict:
                                                         "the encoder's theta.")
         return _wrong(exercise, f"with momentum={momentum} the momentum encoder's weights differ from the "
                                 f"expected ones by up to {float((result - expected).abs().max()):.4f}: {hint}")
-    return _right(exercise, "The same moving average as cse_helpers.models.MomentumEncoder.update.")
+    return _right(exercise, "The same moving average as cse_helpers.objectives.MomentumEncoder.update.")
 
 
 def _cue_texts(seed: int = 0) -> list[str]:
@@ -710,7 +710,7 @@ def _characters_only(texts: Sequence[str]) -> torch.Tensor:
 @_checked("the length cue")
 def check_length_cue(length_cue: Callable | None) -> Verdict:
     """Check ``length_cue(encode, texts, k, rng)`` -> ``(rise when the lengths become equal, rise when they
-    become unequal)``, the experiment of notebook 2 (:func:`cse_helpers.analysis.length_cue`).
+    become unequal)``, the experiment of notebook 2 (:func:`cse_helpers.classroom.analysis.length_cue`).
 
     It is run with two encoders whose answer does not depend on which sentences, partners and repeats are drawn:
     one that sees only the length (equal lengths: cosine 1), where the answer is (1 - cos(0.2 k), cos(0.2 k) - 1),
@@ -749,8 +749,8 @@ def check_length_cue(length_cue: Callable | None) -> Verdict:
                                         "length b' matches (k characters longer than b).")
             return _wrong(exercise, f"{where}. For this encoder only lengths count: check that a1 has b's length, "
                                     "a2 is k characters longer, and b' repeats exactly k characters of b.")
-    return _right(exercise, "The same experiment as cse_helpers.analysis.length_cue: the content of b is held "
-                            "fixed, only which partner's length it matches changes.")
+    return _right(exercise, "The same experiment as cse_helpers.classroom.analysis.length_cue: the content of b "
+                            "is held fixed, only which partner's length it matches changes.")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -778,7 +778,7 @@ def _rtd_case() -> dict[str, torch.Tensor]:
 
 
 def rtd_reference(input_ids: torch.Tensor, edited_ids: torch.Tensor, maskable: torch.Tensor) -> torch.Tensor:
-    """DiffCSE's RTD labels as :meth:`cse_helpers.models.DiffCSE.replace_tokens` makes them (tested to agree)."""
+    """DiffCSE's RTD labels as :meth:`cse_helpers.objectives.DiffCSE.replace_tokens` makes them (tested to agree)."""
     return (edited_ids != input_ids).long().masked_fill(~maskable, losses.IGNORE_INDEX)
 
 
@@ -786,7 +786,7 @@ def rtd_reference(input_ids: torch.Tensor, edited_ids: torch.Tensor, maskable: t
 def check_rtd_labels(rtd_labels: Callable | None) -> Verdict:
     """Check ``rtd_labels(input_ids, edited_ids, selected, maskable)`` -> (N, L) labels of replaced-token detection.
 
-    Compared with DiffCSE's rule (:meth:`cse_helpers.models.DiffCSE.replace_tokens`) on three sentences where
+    Compared with DiffCSE's rule (:meth:`cse_helpers.objectives.DiffCSE.replace_tokens`) on three sentences where
     the generator replaced some selected tokens and put the original back at others.
     """
     exercise = "RTD labels"
@@ -818,7 +818,7 @@ def check_rtd_labels(rtd_labels: Callable | None) -> Verdict:
 
 
 def _measured_mask_fractions(mask_ratio: float) -> tuple[float, float, float]:
-    """(masked, random, kept) shares of a million tokens masked by :func:`cse_helpers.models.mask_tokens`."""
+    """(masked, random, kept) shares of a million tokens masked by :func:`cse_helpers.objectives.mask_tokens`."""
     original, mask_id = 5, 1
     ids = torch.full((1000, 1000), original, dtype=torch.long)
     masked, selected = mask_tokens(ids, torch.ones_like(ids, dtype=torch.bool), mask_token_id=mask_id,
@@ -832,7 +832,7 @@ def _measured_mask_fractions(mask_ratio: float) -> tuple[float, float, float]:
 @_checked("masking fractions")
 def check_mask_fractions(fractions: Sequence[float] | None, mask_ratio: float = 0.3) -> Verdict:
     """Check ``fractions`` = (masked, random, kept): the expected share of a sentence's real tokens that
-    :func:`cse_helpers.models.mask_tokens` turns into [MASK], into a random token, or selects but keeps.
+    :func:`cse_helpers.objectives.mask_tokens` turns into [MASK], into a random token, or selects but keeps.
 
     Compared, within 0.003, with the shares measured on a million tokens masked by the package.
     """
@@ -872,7 +872,7 @@ def _conditioning_case() -> tuple[torch.Tensor, ...]:
 def check_conditioning_losses(conditioning_losses: Callable | None) -> Verdict:
     """Check ``conditioning_losses(detect, h, edited, labels, attention_mask)`` -> ``(own, shuffled, mean)``: an
     experiment with two controls on DiffCSE's discriminator ``detect`` (as
-    :meth:`cse_helpers.models.DiffCSE.detection_loss`), all on the same edits: each sentence with its own
+    :meth:`cse_helpers.objectives.DiffCSE.detection_loss`), all on the same edits: each sentence with its own
     embedding h, with h shuffled so that every sentence gets another sentence's h, and with every sentence given
     the batch's mean h (what the sentences share, nothing of their own).
 
@@ -940,7 +940,7 @@ def check_conditioning_losses(conditioning_losses: Callable | None) -> Verdict:
 # ------------------------------------------------------------------------------------------------
 
 def mean_pool_reference(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The ``mean`` pooler of :class:`cse_helpers.models.SentenceEncoder` (tested to agree): (N, L, H) -> (N, H)."""
+    """The ``mean`` pooler of :class:`cse_helpers.encoder.SentenceEncoder` (tested to agree): (N, L, H) -> (N, H)."""
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)  # (N, L, 1)
     return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1)
 
@@ -949,7 +949,7 @@ def mean_pool_reference(last_hidden_state: torch.Tensor, attention_mask: torch.T
 def check_mean_pooling(mean_pool: Callable | None) -> Verdict:
     """Check ``mean_pool(last_hidden_state, attention_mask)`` -> (N, H): the average of the real tokens' vectors.
 
-    Compared with the ``mean`` pooler of :class:`cse_helpers.models.SentenceEncoder` on a padded batch.
+    Compared with the ``mean`` pooler of :class:`cse_helpers.encoder.SentenceEncoder` on a padded batch.
     """
     exercise = "mean pooling"
     if mean_pool is None:

@@ -2,10 +2,10 @@
 so notebooks stay one line per figure and tests can check what was drawn.
 
 Chinese text in figures needs a CJK font: importing this module calls
-:func:`cse_helpers.fonts.use_cjk_font`, which registers the Noto Sans SC font that the course
+:func:`cse_helpers.classroom.fonts.use_cjk_font`, which registers the Noto Sans SC font that the course
 installs from PyPI (or a CJK font of the system) and makes it matplotlib's first sans-serif font.
 Without one, :func:`cse_helpers.course.setup` warns, and matplotlib's own missing-glyph warnings are
-left on. Tables with Chinese text are HTML, in :mod:`cse_helpers.tables`.
+left on. Tables with Chinese text are HTML, in :mod:`cse_helpers.classroom.tables`.
 
 Scores come with their noise: a dev metric drawn along training gets its bootstrap interval as a
 band (``spearman_ci`` of :func:`cse_helpers.evaluate.evaluate_pairs`), the untrained model as a
@@ -195,7 +195,7 @@ def plot_curves(histories: Mapping[str, dict], key: str = "loss", ax=None, title
 def plot_loss_parts(history: dict, lambda_rtd: float, ax=None):
     """DiffCSE's two losses over training: contrastive, RTD and the weighted ``lambda * RTD`` (log scale), and,
     where the log has the share p of replaced tokens, RTD's base rate H(p) (a predictor that knows only p)."""
-    from .models import binary_entropy
+    from ..objectives import binary_entropy
 
     fig, ax = _figure(ax, figsize=(7, 4))
     log = [r for r in history.get("log", []) if "rtd" in r and "contrastive" in r]
@@ -317,7 +317,7 @@ def plot_queue_fill(sizes: Sequence[int], capacity: int, ax=None):
 
 
 def plot_batch_study(rows: Sequence[Mapping], baseline: Mapping | None = None, mini_batch_size: int | None = None):
-    """The batch-size study (:func:`cse_helpers.batch_study.batch_size_study`): dev Spearman with its
+    """The batch-size study (:func:`cse_helpers.classroom.batch_study.batch_size_study`): dev Spearman with its
     interval per batch size (left), and the memory of two steps with and without gradient caching (right),
     labelled with what was measured (``memory_measure`` of the rows: RSS increase or GPU peak)."""
     sizes = [r["batch_size"] for r in rows]
@@ -451,7 +451,7 @@ PLAYGROUND_FIGSIZE = (7.5, 5.5)  # inches: the same for every batch size, so sli
 def plot_playground(result: Mapping, ax=None, figsize=PLAYGROUND_FIGSIZE):
     """The loss playground's picture: the softmax probabilities of the batch, the loss in the title.
 
-    ``result`` is what :func:`cse_helpers.widgets.batch_loss` returns. Row i is the anchor
+    ``result`` is what :func:`cse_helpers.classroom.widgets.batch_loss` returns. Row i is the anchor
     (first view of sentence i); the red squares are its positive, whose probability the loss
     pushes to 1 (loss = mean of -log of the red cells). Columns are labelled with the second
     views (for ESimCSE: the sentences with their repeated words). The figure has the same size for

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .evaluate import spearman_text
+from ..evaluate import spearman_text
 
 HIGHLIGHT = "background-color:#ffd54f;font-weight:bold"
 

