@@ -40,11 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from throughput import load_data  # noqa: E402
 
+from cse_helpers.arguments import TrainingArguments  # noqa: E402
 from cse_helpers.constants import DEFAULT_MODEL  # noqa: E402
 from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.runtime import pick_device  # noqa: E402
 from cse_helpers.scale.memory import PeakMemory  # noqa: E402
-from cse_helpers.train import OutOfMemoryError, TrainingArguments, train  # noqa: E402
+from cse_helpers.train import OutOfMemoryError, train  # noqa: E402
 
 
 def run(model: str, texts, batch_size: int, mini_batch_size: int, steps: int, device: str,

@@ -43,6 +43,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from cse_helpers import course  # noqa: E402
+from cse_helpers.arguments import TrainingArguments  # noqa: E402
 from cse_helpers.classroom.results import QUICK_SEEDS, RECORDED_MODEL, run_key  # noqa: E402
 from cse_helpers.constants import DATA_DIR, DEFAULT_MODEL  # noqa: E402
 from cse_helpers.course import MATCHING_EXAMPLES, MODE_SETTINGS  # noqa: E402
@@ -50,7 +51,6 @@ from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.evaluate import bootstrap_spearman_difference, character_jaccard, evaluate_pairs  # noqa: E402
 from cse_helpers.inference import semantic_search, similarity  # noqa: E402
-from cse_helpers.train import TrainingArguments  # noqa: E402
 
 TRAIN_KEYS = ("batch_size", "max_seq_len", "dropout", "learning_rate", "max_steps")
 QUESTION = MATCHING_EXAMPLES[0][0]  # 蛋黄吃多了有什么坏处

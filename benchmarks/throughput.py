@@ -59,12 +59,14 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere without installin
     sys.path.insert(0, str(ROOT))
 
 from cse_helpers import augment  # noqa: E402
+from cse_helpers.arguments import TrainingArguments  # noqa: E402
+from cse_helpers.constants import METHODS  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.encoder import SentenceEncoder  # noqa: E402
 from cse_helpers.losses import info_nce  # noqa: E402
 from cse_helpers.runtime import pick_device, pick_precision  # noqa: E402
 from cse_helpers.scale.memory import PeakMemory  # noqa: E402
-from cse_helpers.train import METHODS, TrainingArguments, build_objective, train  # noqa: E402
+from cse_helpers.train import build_objective, train  # noqa: E402
 
 CONFIGS = {  # hidden size, layers, heads (intermediate = 4 x hidden)
     "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2},

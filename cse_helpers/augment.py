@@ -18,6 +18,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from .defaults import paper
+
 
 def _rng(rng: random.Random | None) -> random.Random:
     return rng if rng is not None else random.Random()
@@ -28,7 +30,7 @@ def _check_rate(name: str, rate: float) -> None:
         raise ValueError(f"{name}={rate} is outside [0, 1]; it is the fraction of tokens affected.")
 
 
-def word_repetition(tokens: Sequence, dup_rate: float = 0.32, rng: random.Random | None = None) -> list:
+def word_repetition(tokens: Sequence, dup_rate: float = paper("dup_rate"), rng: random.Random | None = None) -> list:
     """ESimCSE's word repetition: repeat ``dup_len`` randomly chosen tokens right after themselves.
 
     With N tokens, ``dup_len`` is drawn uniformly from ``0 .. max(2, int(dup_rate * N))`` (capped at
@@ -51,7 +53,7 @@ def word_repetition(tokens: Sequence, dup_rate: float = 0.32, rng: random.Random
     return out
 
 
-def same_length_repetition(tokens: Sequence, dup_rate: float = 0.32,
+def same_length_repetition(tokens: Sequence, dup_rate: float = paper("dup_rate"),
                            rng: random.Random | None = None) -> tuple[list, list]:
     """Two views with the *same number* of repeated tokens, at positions drawn independently.
 

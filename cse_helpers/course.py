@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .classroom.colab import in_colab, install_on_colab
-from .constants import DATA_DIR, DEFAULT_MODEL, ERNIE_MODEL, METHODS, TUTORIAL_PAIRS
+from .constants import DATA_DIR, DEFAULT_MODEL, ERNIE_MODEL, TUTORIAL_PAIRS
+from .defaults import paper
 
 # OpenMP threads that spin while they wait made PyTorch 10-20x slower on a busy 2-core machine (measured:
 # 0.3 vs 6 SimCSE steps/s with the default model); waiting passively costs little on an idle one. It only
@@ -67,7 +68,7 @@ MATCHING_EXAMPLES = [("蛋黄吃多了有什么坏处", "吃鸡蛋白过多有�
 #: Colab T4 (about 5 min for SimCSE, 15 min for DiffCSE per 2,000 steps with fp16; not measured
 #: here). Quick mode: sized so that each notebook runs in under 3 minutes on 2 CPU cores.
 MODE_SETTINGS = {
-    "full": dict(batch_size=64, max_seq_len=64, dropout=0.3, learning_rate=3e-5, max_steps=2000,
+    "full": dict(batch_size=64, max_seq_len=64, dropout=0.3, learning_rate=paper("learning_rate"), max_steps=2000,
                  valid_steps=250, logging_steps=25, eval_batch_size=256, playground_batch=16,
                  compare_steps=200, compare_batch=64, search_corpus=20000, study_batch=64),
     # Quick mode: chosen by benchmarks/sweep_quick.py on the sample (RESULTS.md, "Quick mode"): learning rate
@@ -77,6 +78,10 @@ MODE_SETTINGS = {
                   valid_steps=20, logging_steps=4, eval_batch_size=128, playground_batch=8,
                   compare_steps=20, compare_batch=32, search_corpus=2000, study_batch=8),
 }
+#: The settings of :data:`MODE_SETTINGS` that are the course's own, not training settings (the notebooks read
+#: them as ``C.NAME``: the playgrounds' and the comparer's batches, ...). Every other setting must be a field of
+#: :class:`~cse_helpers.arguments.TrainingArguments`: :meth:`Course.training_args` refuses one that is neither.
+COURSE_SETTINGS = ("playground_batch", "compare_steps", "compare_batch", "search_corpus", "study_batch")
 
 
 def settings_from_env(mode: str, env: dict | None = None) -> dict:
@@ -277,17 +282,24 @@ class Course:
         return SentenceEncoder.from_pretrained(path or self.model, **kwargs).to(self.device)
 
     def training_args(self, method: str = "simcse", **overrides):
-        """The :class:`~cse_helpers.train.TrainingArguments` of this mode for ``method``."""
-        from .train import TrainingArguments
+        """The :class:`~cse_helpers.arguments.TrainingArguments` of this mode for ``method``: the mode's training
+        settings (not :data:`COURSE_SETTINGS`), the method's paper's projector, then ``overrides``. A setting
+        or override that is no training setting is an error that names it."""
+        from .arguments import TrainingArguments
+        from .objectives import objective_class
 
-        if method not in METHODS:
-            raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
+        objective = objective_class(method)  # an unknown method: the error names the methods there are
         names = {f.name for f in dataclasses.fields(TrainingArguments)}
-        base = {k: v for k, v in self.settings.items() if k in names}
+        unknown = [k for k in self.settings if k not in names and k not in COURSE_SETTINGS]
+        unknown += [k for k in overrides if k not in names]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: no training setting of that name (see python -m "
+                             "cse_helpers.train --help), nor one of the course's own settings "
+                             f"({', '.join(COURSE_SETTINGS)}). Check the spelling.")
+        base = {k: v for k, v in self.settings.items() if k not in COURSE_SETTINGS}
         base.update(model=self.model, method=method, seed=self.seed, device=str(self.device),
                     save_dir=os.path.join(self.runs_dir, method), progress_bar=not self.quick)
-        if method == "diffcse":
-            base.setdefault("projector", "bn")  # DiffCSE's BatchNorm projector (Chuang et al., 2022), unless set
+        base.setdefault("projector", objective.paper_projector)  # DiffCSE's BatchNorm projector, unless set
         base.update(overrides)
         return TrainingArguments(**base)
 

@@ -340,7 +340,7 @@ class SentenceEncoder(nn.Module):
         """``texts`` as a batch on this encoder's device, ready for ``encoder(**batch)``.
 
         Without ``views``: one row per text, padded (:meth:`pad`), (N, L). With ``views`` (a
-        :class:`~cse_helpers.train.ViewBuilder`): its two views of each text, (2N, L), rows a1 a2 b1 b2 ...
+        :class:`~cse_helpers.batches.ViewBuilder`): its two views of each text, (2N, L), rows a1 a2 b1 b2 ...
         """
         build = views if views is not None else self.pad
         return to_device(build(self.body_ids(texts)), self.device)

@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .defaults import paper
+
 IGNORE_INDEX = -100  # the value cross-entropy skips, and the tutorial's diagonal marker
 
 
@@ -38,7 +40,7 @@ def _scale(temperature: float, scale: float | None) -> float:
     return scale
 
 
-def info_nce_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.05, margin: float = 0.0,
+def info_nce_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float = paper("temperature"), margin: float = 0.0,
                     queue: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
     """The (B, B + Q) logits of :func:`info_nce`: cosines, margin on the diagonal, times 1/temperature."""
     if z1.shape != z2.shape or z1.dim() != 2:
@@ -51,7 +53,7 @@ def info_nce_logits(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.0
     return (sim - margin * positives) * _scale(temperature, scale)
 
 
-def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.05, margin: float = 0.0,
+def info_nce(z1: torch.Tensor, z2: torch.Tensor, temperature: float = paper("temperature"), margin: float = 0.0,
              queue: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
     """InfoNCE / NT-Xent of SimCSE, with the tutorial's margin and ESimCSE's queue. Returns a scalar.
 
@@ -86,7 +88,7 @@ def simcse_label_matrix(batch_size: int) -> torch.Tensor:
     return labels
 
 
-def simcse_matrix_loss(z: torch.Tensor, temperature: float = 0.05, margin: float = 0.0,
+def simcse_matrix_loss(z: torch.Tensor, temperature: float = paper("temperature"), margin: float = 0.0,
                        same_view_negatives: bool = True) -> torch.Tensor:
     """The loss over the (2B, 2B) view that uses :func:`simcse_label_matrix`.
 

@@ -54,10 +54,12 @@ TEXTS = ["今天天气很好", "怎么减肥最快", "蛋黄可以多吃吗", "�
 
 def one_step_gradients(model_dir: str, method: str, mini_batch_size: int = 0, ranks=None) -> dict:
     """The summed gradient of one step on :data:`TEXTS` (the global batch), by parameter name."""
+    from cse_helpers.arguments import TrainingArguments
+    from cse_helpers.batches import ViewBuilder
     from cse_helpers.encoder import SentenceEncoder
     from cse_helpers.scale.distributed import Ranks
     from cse_helpers.scale.grad_cache import forward_backward
-    from cse_helpers.train import TrainingArguments, ViewBuilder, build_objective
+    from cse_helpers.train import build_objective
 
     ranks = ranks or Ranks()
     torch.manual_seed(0)
@@ -65,7 +67,7 @@ def one_step_gradients(model_dir: str, method: str, mini_batch_size: int = 0, ra
     objective = build_objective(TrainingArguments(model=model_dir, method=method, train_path="x", queue_size=4),
                                 encoder).prepare(torch.device("cpu"), "fp32")
     ranks.broadcast_module(objective)
-    views = ViewBuilder(encoder, method, 32, seed=0)
+    views = ViewBuilder(encoder, 32, objective.repeats_words, seed=0)
     rows = views.rows(encoder.body_ids(TEXTS))
     share = ranks.shard(len(TEXTS))
     for _ in range(2):  # the second step has a queue (ESimCSE): the gathered embeddings of the first

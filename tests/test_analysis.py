@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from cse_helpers import augment
-from cse_helpers.classroom import analysis
+from cse_helpers.classroom import analysis, results
 from cse_helpers.encoder import SentenceEncoder
 from cse_helpers.objectives import ESimCSE
 from cse_helpers.train import TrainingArguments, ViewBuilder
@@ -133,6 +133,55 @@ def test_seconds_per_step_leaves_the_warm_up_window_out():
         analysis.seconds_per_step({"log": []})
 
 
+
+# ---- notebook 2's readings ------------------------------------------------------------------------------
+
+def test_repeat_marks_marks_the_added_copies_of_a_word_repetition():
+    assert analysis.repeat_marks(list("abc"), list("abbc")) == [False, False, True, False]
+    assert analysis.repeat_marks(list("abc"), list("aabcc")) == [False, True, False, False, True]
+    assert analysis.repeat_marks(list("abc"), list("abc")) == [False, False, False]
+    tokens = list(enumerate("一二三四五六七八"))  # (position, character): every token distinct
+    copy = augment.word_repetition(tokens, dup_rate=0.5, rng=random.Random(3))
+    marks = analysis.repeat_marks(tokens, copy)
+    assert sum(marks) == len(copy) - len(tokens) > 0  # one mark per added token
+    assert marks == [k > 0 and copy[k - 1] == t for k, t in enumerate(copy)]  # each marked token repeats its left
+
+
+def test_queue_fill_text_says_whether_the_loss_rose_while_the_queue_filled():
+    log = [{"step": 2, "loss": 1.5}, {"step": 4, "loss": 2.25}, {"step": 6, "loss": 1.75}, {"step": 8, "loss": 3.0}]
+    # Q = 6, B = 2: full after step 3; windows up to step 3 + 2 * 2 = 7 count, so step 8's 3.0 does not
+    assert analysis.queue_fill_text(log, queue_size=6, batch_size=2, logging_steps=2) == (
+        "ESimCSE's loss rose from 1.500 (step 2) to 2.250 (step 4) while its queue filled (Q = 6, B = 2: full "
+        "after step 3); then it fell.")
+    falling = [{"step": 2, "loss": 2.0}, {"step": 4, "loss": 1.0}]
+    assert analysis.queue_fill_text(falling, queue_size=5, batch_size=2, logging_steps=2) == (
+        "ESimCSE's loss did not rise while its queue filled (full after step 3): 2.000 at step 2, at most 2.000 "
+        "until then.")
+
+
+def test_effects_text_reads_the_sign_of_each_change():
+    text = analysis.effects_text({"switching the queue off": -1, "switching repetition off": 0, "more steps": 1})
+    assert text == ("switching the queue off lowered the score beyond the noise; switching repetition off did not "
+                    "change the score beyond the noise; more steps raised the score beyond the noise")
+    with pytest.raises(KeyError):
+        analysis.effects_text({"a change": 2})
+
+
+def test_first_method_text_says_whether_the_samples_order_carries_over():
+    names = {"simcse": "SimCSE", "esimcse": "ESimCSE"}
+    same = [{"method": "simcse", "sample_mean": 0.5, "lcqmc_mean": 0.6},
+            {"method": "esimcse", "sample_mean": 0.4, "lcqmc_mean": 0.55}]
+    assert analysis.first_method_text(same, names) == (
+        "On the sample's recorded seeds SimCSE comes first; on LCQMC SimCSE does: the sample's order carries over "
+        "to LCQMC here.")
+    flipped = [dict(same[0]), dict(same[1], lcqmc_mean=0.7)]
+    assert analysis.first_method_text(flipped, names).endswith(
+        "on LCQMC ESimCSE does: the sample's order does not carry over to LCQMC, so no ranking of the methods can "
+        "rest on this notebook.")
+    recorded = results.method_ranking(methods=("simcse", "esimcse"))  # the recorded seeds the notebook reads
+    assert analysis.first_method_text(recorded, names).startswith("On the sample's recorded seeds ")
+
+
 # ---- the views and the queue of the ablations ---------------------------------------------------------
 
 def test_same_length_repetition_repeats_as_many_tokens_in_both_views_at_other_positions():
@@ -153,9 +202,9 @@ def test_same_length_repetition_repeats_as_many_tokens_in_both_views_at_other_po
 def test_the_repetition_setting_switches_esimcses_views(tiny_bert_dir):
     encoder = SentenceEncoder.from_pretrained(tiny_bert_dir)
     body = encoder.body_ids(["今天天气很好，我们去公园吧"])[0]
-    off = ViewBuilder(encoder, "esimcse", 64, seed=1, repetition="none")
+    off = ViewBuilder(encoder, 64, repeats_words=True, seed=1, repetition="none")
     assert all(off.views(body) == (body, body) for _ in range(20))
-    same = ViewBuilder(encoder, "esimcse", 64, seed=1, repetition="same_length")
+    same = ViewBuilder(encoder, 64, repeats_words=True, seed=1, repetition="same_length")
     pairs = [same.views(body) for _ in range(50)]
     assert all(len(a) == len(b) for a, b in pairs) and any(len(a) > len(body) for a, _ in pairs)
     with pytest.raises(ValueError, match="repetition"):
@@ -171,7 +220,7 @@ def test_without_a_queue_the_momentum_encoder_does_nothing(tiny_bert_dir):
     before = [p.clone() for p in objective.momentum_encoder.parameters()]
     calls = []
     objective.momentum_encoder.register_forward_hook(lambda *args: calls.append(1))
-    batch = encoder.batch(["今天天气很好", "明天会下雨吗"], ViewBuilder(encoder, "esimcse", 32))
+    batch = encoder.batch(["今天天气很好", "明天会下雨吗"], ViewBuilder(encoder, 32, repeats_words=True))
     objective(batch)["loss"].backward()
     with torch.no_grad():
         for p in encoder.parameters():

@@ -182,6 +182,7 @@ def course_repository(tmp_path_factory):
     return repo
 
 
+@pytest.mark.slow  # a virtual environment, a Git clone, the setup cell run
 def test_on_colab_the_setup_cell_stops_with_what_to_do_when_the_course_is_not_published(colab, tmp_path):
     assert setup_cell().count(f'REPO_URL = "{course.PLACEHOLDER_URL}"') == 1
     run = subprocess.run([colab["python"], "-c", setup_cell()], cwd=tmp_path, capture_output=True, text=True,
@@ -193,6 +194,7 @@ def test_on_colab_the_setup_cell_stops_with_what_to_do_when_the_course_is_not_pu
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow  # a virtual environment, a Git clone, the setup cell run
 def test_on_colab_the_setup_cell_names_a_repository_it_cannot_clone(colab, tmp_path):
     missing = (tmp_path / "no-such-repository").as_uri()
     work = tmp_path / "content"
@@ -204,6 +206,7 @@ def test_on_colab_the_setup_cell_names_a_repository_it_cannot_clone(colab, tmp_p
     assert "does not appear to be a git repository" in run.stderr  # git's own reason comes with it
 
 
+@pytest.mark.slow  # a virtual environment, a Git clone, the setup cell run
 def test_on_colab_the_setup_cell_fetches_and_installs_the_course_and_notebook_0_runs(
         colab, course_repository, tmp_path, monkeypatch):
     work = tmp_path / "content"  # Colab's empty working folder; the notebook runs in it

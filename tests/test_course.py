@@ -102,6 +102,27 @@ def test_training_args_per_method(tmp_path):
         c.no_such_setting  # noqa: B018
 
 
+def test_an_unknown_setting_is_an_error_naming_it_and_course_settings_are_declared(tmp_path):
+    settings = dict(course.MODE_SETTINGS["quick"])
+    c = course.Course(mode="quick", device=torch.device("cpu"), precision="fp32", seed=3, model="m",
+                      model_description="", settings={**settings, "temprature": 0.1}, runs_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="temprature: no training setting of that name"):
+        c.training_args("simcse")  # a misspelt mode setting is not dropped in silence
+    c.settings = settings
+    with pytest.raises(ValueError, match="^lambda: no training setting"):
+        c.training_args("diffcse", **{"lambda": 0.1})  # nor a misspelt override
+    # every mode setting is a training setting or one of the course's own, declared as such
+    from dataclasses import fields
+
+    from cse_helpers.arguments import TrainingArguments
+
+    training = {f.name for f in fields(TrainingArguments)}
+    for mode_settings in course.MODE_SETTINGS.values():
+        assert set(mode_settings) - training == set(course.COURSE_SETTINGS)
+    args = c.training_args("simcse")
+    assert (args.batch_size, args.max_steps) == (settings["batch_size"], settings["max_steps"])
+
+
 # ---- the model of quick mode -----------------------------------------------------------------------
 
 def test_quick_model_prefers_the_embedded_default_model(tmp_path):
@@ -229,9 +250,9 @@ def quick_course(tiny_dir, tmp_path):
                          runs_dir=str(tmp_path / "runs"))
 
 
-def test_load_data_reads_the_sample(quick_course):
+def test_load_data_reads_the_sample(quick_course, sample_texts, sample_pairs):
     data = quick_course.load_data()
-    assert len(data["train"]) == 7165 and len(data["dev"]) == 1279  # data/README.md
+    assert list(data["train"]) == list(sample_texts) and data["dev"] == sample_pairs  # data/train.txt, data/dev.tsv
     assert quick_course.train_texts is data["train"]
 
 

@@ -89,6 +89,7 @@ def test_an_error_in_the_learners_code_is_reported_not_raised():
 
 # ---- the solutions notebook -----------------------------------------------------------------------
 
+@pytest.mark.slow  # runs the solutions notebook's code (about 20 s)
 def test_the_solutions_notebook_answers_every_exercise_and_each_answer_passes(solved):
     answers = {"check_character_jaccard": "jaccard", "check_spearman": "spearman",
                "check_spearman_noise": "bootstrap", "check_tau1_loss_floor": "levels",
@@ -233,7 +234,7 @@ def test_tau1_levels_reject_the_antipodal_floor_and_accept_the_simplex_one():
 
 def test_tau1_levels_reject_counting_the_row_against_itself_and_the_b_by_b_form():
     def chance_with_the_diagonal(b):
-        lowest, _ = exercises._matrix_loss_levels(b)
+        lowest, _ = exercises.simcse._matrix_loss_levels(b)
         return lowest, math.log(2 * b)
 
     message = wrong(exercises.check_tau1_loss_floor(chance_with_the_diagonal), "got chance = 2.0794 for B=4",
@@ -251,7 +252,7 @@ def test_tau1_levels_reject_counting_the_row_against_itself_and_the_b_by_b_form(
 def test_tau1_lowest_loss_is_reached_by_the_simplex_and_not_beaten_by_gradient_descent(batch_size):
     from cse_helpers.losses import simcse_matrix_loss
 
-    lowest, chance = exercises._matrix_loss_levels(batch_size)
+    lowest, chance = exercises.simcse._matrix_loss_levels(batch_size)
     assert chance == pytest.approx(math.log(2 * batch_size - 1), rel=1e-6)
     simplex = exercises.simplex_views(batch_size, dim=16)
     assert float(simcse_matrix_loss(simplex, temperature=1.0)) == pytest.approx(lowest, rel=1e-6)

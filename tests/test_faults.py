@@ -17,12 +17,13 @@ import pytest
 import torch
 
 from cse_helpers import checkpoint as checkpoint_module
+from cse_helpers.batches import tokenize_for_training
 from cse_helpers.checkpoint import STATE_DIR, CheckpointError, list_training_states
 from cse_helpers.data import DataFormatError, read_train_texts
 from cse_helpers.encoder import ModelLoadError, SentenceEncoder
 from cse_helpers.objectives import DiffCSE
 from cse_helpers.tools.tiny import build_tiny_model
-from cse_helpers.train import main, tokenize_for_training, train
+from cse_helpers.train import main, train
 
 from .conftest import SAMPLE_DEV, SAMPLE_TRAIN
 from .test_resume import Disconnect, stop_after
@@ -121,7 +122,7 @@ def test_first_batches_of_one_sentence_still_train(tiny_bert_dir, tmp_path):
 # ---- 4. DiffCSE without a maskable token --------------------------------------------------------
 
 def test_diffcse_batch_without_maskable_tokens_has_rtd_zero(tiny_bert_dir, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="cse_helpers.train"):
+    with caplog.at_level(logging.WARNING, logger="cse_helpers.batches"):
         result = train(model=tiny_bert_dir, method="diffcse", train_texts=["😀", "\u200b"], save_dir=str(tmp_path),
                        **{**RUN, "batch_size": 2, "logging_steps": 1, "max_steps": 2})
     assert [r["rtd"] for r in result.history["log"]] == [0.0, 0.0]
@@ -226,7 +227,7 @@ def test_read_only_save_folder(tmp_path, tiny_bert_dir, capsys):
 def test_full_save_folder_is_found_before_training(tiny_bert_dir, tmp_path, capsys, monkeypatch):
     steps = []
     monkeypatch.setattr(checkpoint_module.shutil, "disk_usage", lambda path: SimpleNamespace(free=1 << 20))
-    monkeypatch.setattr("cse_helpers.train.ViewBuilder.__call__", lambda *a: steps.append(1))
+    monkeypatch.setattr("cse_helpers.batches.ViewBuilder.__call__", lambda *a: steps.append(1))
     err = cli(capsys, "--model", tiny_bert_dir, "--train_path", SAMPLE_TRAIN, "--save_dir", str(tmp_path), *CLI)
     assert f"The save folder {tmp_path} has 1 MB free, but this run writes up to" in err
     assert steps == [] and not (tmp_path / "last").exists()
@@ -313,7 +314,7 @@ def test_unknown_words_only_are_reported_and_refused_when_nothing_is_left(tiny_b
     train_file = tmp_path / "train.txt"
     sentences = list(read_train_texts(SAMPLE_TRAIN)[:30])
     train_file.write_text("\n".join(sentences[:10] + ["😀😀", "🙂"] + sentences[10:]) + "\n", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="cse_helpers.train"):
+    with caplog.at_level(logging.WARNING, logger="cse_helpers.batches"):
         train(model=tiny_bert_dir, train_path=str(train_file), save_dir=str(tmp_path / "a"), **RUN)
     assert "2 of 32 training sentences are empty or only [UNK]" in caplog.text and "line 11 '😀😀'" in caplog.text
     only = tmp_path / "emoji.txt"

@@ -17,16 +17,20 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from cse_helpers import course
+from cse_helpers.arguments import TrainingArguments
+from cse_helpers.batches import ViewBuilder
 from cse_helpers.checkpoint import CheckpointError
 from cse_helpers.classroom import plots
 from cse_helpers.classroom.batch_study import batch_size_study
+from cse_helpers.constants import METHODS
 from cse_helpers.encoder import SentenceEncoder
 from cse_helpers.objectives import split_views
+from cse_helpers.preflight import fingerprint, plan_save_dir
 from cse_helpers.scale.distributed import Ranks
 from cse_helpers.scale.grad_cache import forward_backward, pieces
 from cse_helpers.scale.memory import PeakMemory
 from cse_helpers.tools.tiny import build_tiny_model
-from cse_helpers.train import TrainingArguments, ViewBuilder, build_objective, plan_save_dir, train
+from cse_helpers.train import build_objective, train
 
 from .conftest import ROOT, SAMPLE_DEV, SAMPLE_TRAIN, _corpus
 from .large_batch_worker import (
@@ -110,7 +114,8 @@ def one_process(tiny_dir, tmp_path_factory):
 
 # ---- gradient caching on one process ------------------------------------------------------------------
 
-@pytest.mark.parametrize("method", ["simcse", "esimcse", "diffcse"])
+@pytest.mark.slow  # several one-process runs (about 4 s)
+@pytest.mark.parametrize("method", METHODS)
 def test_gradient_caching_follows_the_full_batch(tiny_dir, tmp_path, one_process, start_weights, method,
                                                  monkeypatch):
     deterministic = method == "diffcse"  # its random masks depend on how the batch is cut; fixed here
@@ -133,7 +138,7 @@ def test_with_dropout_the_second_pass_redraws_the_first_pass_masks(tiny_dir, mon
     objective.prepare(torch.device("cpu"), "fp32")
     texts = ["今天天气很好", "怎么减肥最快", "蛋黄可以多吃吗", "北京有什么好玩的", "手机充不进电怎么办",
              "哪里可以学英语"]
-    batch = encoder.batch(texts, views=ViewBuilder(encoder, "simcse", 32))
+    batch = encoder.batch(texts, views=ViewBuilder(encoder, 32))
 
     def gradients():
         return [p.grad.clone() for p in objective.parameters() if p.grad is not None]
@@ -175,8 +180,8 @@ def spawn(world_size, kwargs, **options):
     mp.spawn(run_rank, args=(world_size, free_port(), kwargs, options), nprocs=world_size, join=True)
 
 
-@pytest.mark.parametrize("method,mini_batch_size", [("simcse", 0), ("esimcse", 0), ("diffcse", 0),
-                                                    ("esimcse", 2)])
+@pytest.mark.slow  # two gloo processes spawned
+@pytest.mark.parametrize("method,mini_batch_size", [(method, 0) for method in METHODS] + [("esimcse", 2)])
 def test_two_processes_follow_one_process(tiny_dir, tmp_path, one_process, start_weights, method,
                                           mini_batch_size):
     deterministic = method == "diffcse"
@@ -190,7 +195,8 @@ def test_two_processes_follow_one_process(tiny_dir, tmp_path, one_process, start
     assert sorted(os.listdir(tmp_path / "checkpoints")) == ["step-000002", "step-000004"]
 
 
-@pytest.mark.parametrize("method", ["simcse", "esimcse", "diffcse"])
+@pytest.mark.slow  # two gloo processes spawned
+@pytest.mark.parametrize("method", METHODS)
 def test_two_processes_sum_to_the_one_process_gradient(tiny_dir, tmp_path, method, monkeypatch):
     """Not only Adam's direction: the gradient itself (Adam would hide a factor of 2, e.g. averaging the
     processes' shares instead of adding them up). 7 sentences: shares of 4 and 3, pieces of 2."""
@@ -206,6 +212,7 @@ def test_two_processes_sum_to_the_one_process_gradient(tiny_dir, tmp_path, metho
             torch.testing.assert_close(gathered[name], grad, atol=1e-6, rtol=1e-4, msg=name)
 
 
+@pytest.mark.slow  # gloo processes spawned three times
 def test_resumed_two_process_run_equals_the_uninterrupted_one(tiny_dir, tmp_path):
     """Each process's dropout masks are saved (rank 0 writes every process's random state)."""
     kwargs = dict(model=tiny_dir, method="esimcse", train_path=SAMPLE_TRAIN, save_dir=str(tmp_path),
@@ -219,6 +226,7 @@ def test_resumed_two_process_run_equals_the_uninterrupted_one(tiny_dir, tmp_path
         torch.testing.assert_close(resumed[name], tensor, atol=1e-6, rtol=0, msg=name)
 
 
+@pytest.mark.slow  # two gloo processes spawned
 def test_a_failing_process_stops_the_others_with_its_error(tiny_dir, tmp_path):
     with pytest.raises(Exception, match="rank 1 broke at step 2"):
         spawn(2, dict(model=tiny_dir, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path), **RUN),
@@ -230,7 +238,6 @@ def test_resume_with_another_number_of_processes_is_refused(tiny_dir, tmp_path):
     args = TrainingArguments(model=tiny_dir, train_path=SAMPLE_TRAIN, save_dir=str(tmp_path), resume=True,
                              save_steps=2, **RUN)
     from cse_helpers.data import read_train_texts
-    from cse_helpers.train import fingerprint
 
     data = {"train": fingerprint(read_train_texts(SAMPLE_TRAIN)), "dev": None, "processes": 2}
     with pytest.raises(CheckpointError, match=r"number of processes \(1 there, 2 here: resume with torchrun "
@@ -246,6 +253,7 @@ def test_shards_cover_the_batch_in_order_without_overlap(n, world_size):
     assert max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
 
 
+@pytest.mark.slow  # torchrun as a subprocess
 def test_torchrun_trains_once_and_matches_one_process(tiny_dir, tmp_path, one_process, start_weights):
     """The command of the README: two gloo processes on the CPU, one 'saved:' line, one run's files."""
     flags = ["--model", tiny_dir, "--train_path", SAMPLE_TRAIN, "--dev_path", SAMPLE_DEV, "--save_dir",
@@ -273,6 +281,7 @@ def test_peak_memory_sees_a_large_allocation():
     assert memory.peak_mib - memory.start_mib > 200
 
 
+@pytest.mark.slow  # a run per batch size (about 12 s)
 def test_batch_size_study_trains_each_size_and_measures_both_ways(tiny_dir, tmp_path):
     c = course.Course(mode="quick", device=torch.device("cpu"), precision="fp32", seed=0, model=tiny_dir,
                       model_description="", data_dir=os.path.join(ROOT, "data"), runs_dir=str(tmp_path),
@@ -301,6 +310,7 @@ def test_the_memory_figure_says_which_batch_did_not_fit():
     assert [t.get_text() for t in figure.axes[1].texts] == ["does not fit"]
 
 
+@pytest.mark.slow  # the benchmark's runs (about 4 s)
 def test_large_batch_benchmark_prints_each_run(capsys, tiny_dir, tmp_path):
     spec = importlib.util.spec_from_file_location("large_batch", os.path.join(ROOT, "benchmarks", "large_batch.py"))
     bench = importlib.util.module_from_spec(spec)

@@ -39,13 +39,13 @@ def test_padding_does_not_change_an_embedding(tiny_model_dir, pooler):
 
 
 def test_batch_is_the_padded_rows_or_the_two_views(tiny_model_dir):
-    from cse_helpers.train import ViewBuilder
+    from cse_helpers.batches import ViewBuilder
 
     encoder = SentenceEncoder.from_pretrained(tiny_model_dir, max_seq_len=8)
     one = encoder.batch([SHORT, LONG])  # (2, L): one row per text, LONG cut to max_seq_len
     assert one["input_ids"].shape == (2, 8) and one["attention_mask"].sum(1).tolist() == [len(SHORT) + 2, 8]
     assert one["input_ids"].device == encoder.device
-    views = ViewBuilder(encoder, "simcse", 8)
+    views = ViewBuilder(encoder, 8)
     two = encoder.batch([SHORT, LONG], views)  # (4, L): rows a1 a2 b1 b2
     assert torch.equal(two["input_ids"], one["input_ids"].repeat_interleave(2, dim=0))
 

@@ -269,6 +269,7 @@ def test_run_summary_adds_up_windows_and_leaves_the_warm_up_out_of_the_speed():
         run_summary({"log": [], "eval": []}, 2000)
 
 
+@pytest.mark.slow  # starts a Jupyter kernel
 def test_execute_notebook_writes_the_executed_copy_and_names_the_failing_cell(tmp_path, monkeypatch):
     import nbformat
     from nbclient.exceptions import CellExecutionError
@@ -290,6 +291,7 @@ def test_execute_notebook_writes_the_executed_copy_and_names_the_failing_cell(tm
         "ZeroDivisionError"
 
 
+@pytest.mark.slow  # starts a Jupyter kernel
 def test_a_stuck_cell_is_interrupted_and_its_error_names_the_line(tmp_path):
     import nbformat
     from nbclient.exceptions import CellExecutionError
@@ -314,6 +316,7 @@ def test_run_course_refuses_an_unknown_notebook_before_running_any(capsys, tmp_p
     assert not os.listdir(tmp_path)  # nothing was run or written
 
 
+@pytest.mark.slow  # starts a Jupyter kernel
 def test_stack_dump_prints_where_the_kernel_is_and_leaves_the_copy_clean(tmp_path, capfd):
     import nbformat
 

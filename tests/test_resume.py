@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cse_helpers.checkpoint import STATE_DIR, CheckpointError, list_training_states
+from cse_helpers.constants import METHODS
 from cse_helpers.objectives import SimCSE
 from cse_helpers.train import OutOfMemoryError, train
 
@@ -31,7 +32,8 @@ def stop_after(step):
     return on_log
 
 
-@pytest.mark.parametrize("method", ["simcse", "esimcse", "diffcse"])
+@pytest.mark.slow  # three runs per method (about 4 s each)
+@pytest.mark.parametrize("method", METHODS)
 def test_stopped_and_resumed_run_matches_an_uninterrupted_one(tiny_bert_dir, tmp_path, method):
     common = dict(model=tiny_bert_dir, method=method, train_path=SAMPLE_TRAIN, dev_path=SAMPLE_DEV, **SHORT_RUN)
     if method == "esimcse":
@@ -187,6 +189,7 @@ class Killer:
         return save
 
 
+@pytest.mark.slow  # 14 killed and resumed runs (about 11 s)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow])
 @given(save_steps=st.integers(1, 4), logging_steps=st.integers(1, 4), valid_steps=st.integers(1, 4),

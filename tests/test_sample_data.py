@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -11,12 +12,17 @@ from collections import Counter
 import pytest
 from scipy.stats import spearmanr
 
-from cse_helpers.constants import DATA_DIR
+from cse_helpers.constants import DATA_DIR, REPO_ROOT
 from cse_helpers.data import read_pairs, read_train_texts
 from cse_helpers.evaluate import character_jaccard
 
 DATA = DATA_DIR
 GROUPS = {"paraphrase": 1, "low_overlap_paraphrase": 1, "near_miss": 0, "unrelated": 0}
+#: The files whose text quotes the sample's sizes (sentences in train.txt, pairs in dev.tsv), e.g. "7,165 sentences".
+QUOTES_SIZES = ("README.md", "notebooks/README.md", "data/README.md", "cse_helpers/course.py", "benchmarks/RESULTS.md")
+#: Files that quote the sizes as a record of the past, not of today's data: the shipped encoder was pretrained on the
+#: sample as it was then (its card says so), and must not change when the sample does.
+RECORDS_SIZES = ("cse_helpers/default_model/README.md",)
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +84,39 @@ def test_the_sample_is_rebuilt_identically_by_its_command(tmp_path):
                    check=True, capture_output=True)
     for name in ("train.txt", "dev.tsv"):
         assert filecmp.cmp(tmp_path / name, os.path.join(DATA, name), shallow=False), name
+
+
+def sample_sizes(train_texts, pairs) -> list[str]:
+    """The sizes as the text writes them: '7,165' (sentences in train.txt), '1,279' (pairs in dev.tsv)."""
+    return [f"{len(train_texts):,}", f"{len(pairs):,}"]
+
+
+def test_every_file_that_quotes_the_sample_sizes_quotes_the_real_ones(train_texts, pairs):
+    sizes = sample_sizes(train_texts, pairs)
+    for path in QUOTES_SIZES:
+        with open(os.path.join(REPO_ROOT, path), encoding="utf-8") as f:
+            text = f.read()
+        missing = [size for size in sizes if size not in text]
+        assert not missing, (f"{path} does not quote {missing}: data/train.txt holds {sizes[0]} sentences and "
+                             f"data/dev.tsv {sizes[1]} pairs; write these numbers in its text")
+
+
+def test_no_file_outside_the_list_quotes_the_sample_sizes(train_texts, pairs):
+    """A new file that quotes the sizes joins QUOTES_SIZES, so that the test above keeps it up to date."""
+    git = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md", "*.py", "*.ipynb"],
+                         cwd=REPO_ROOT, capture_output=True, text=True)  # committed and new files, not ignored ones
+    if git.returncode != 0:
+        pytest.skip(f"not a git checkout, no list of the project's files: {git.stderr.strip()}")
+    number = "|".join(size.replace(",", ",?") for size in sample_sizes(train_texts, pairs))  # 7,165 or 7165
+    quote = re.compile(rf"(?<![\d,.])({number})(?![\d,])")
+    known = set(QUOTES_SIZES + RECORDS_SIZES) | {"tests/test_sample_data.py"}
+    quoting = []
+    for path in git.stdout.split():
+        full = os.path.join(REPO_ROOT, path)
+        if path in known or path.startswith("notebooks/executed/") or not os.path.isfile(full):  # outputs; deleted
+            continue
+        with open(full, encoding="utf-8", errors="replace") as f:
+            if quote.search(f.read()):
+                quoting.append(path)
+    assert not quoting, (f"{quoting} quote the sample's sizes: a test reads them from data/ (as this one does), a "
+                         "text joins QUOTES_SIZES in tests/test_sample_data.py")

@@ -21,6 +21,7 @@ def _load_benchmark():
     return sys.modules["throughput"]
 
 
+@pytest.mark.slow  # the benchmark's every loop on a tiny model (about 4 s)
 def test_benchmark_config_on_a_tiny_model(tmp_path):
     bench = _load_benchmark()
     has_st = importlib.util.find_spec("sentence_transformers") is not None

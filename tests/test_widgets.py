@@ -14,7 +14,7 @@ import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cse_helpers import course  # noqa: E402
-from cse_helpers.classroom import plots, widgets  # noqa: E402
+from cse_helpers.classroom import knobs, plots, widgets  # noqa: E402
 from cse_helpers.constants import REPO_ROOT  # noqa: E402
 from cse_helpers.data import read_pairs, read_train_texts  # noqa: E402
 from cse_helpers.encoder import SentenceEncoder  # noqa: E402
@@ -119,9 +119,9 @@ def test_diffcse_total_is_contrastive_plus_lambda_rtd(encoder, diffcse):
 def test_repeatable_masking_restarts_the_draws_and_restores_the_generator(diffcse):
     generator = diffcse.mask_generator(torch.device("cpu"))
     state = generator.get_state()
-    with widgets.repeatable_masking(diffcse, torch.device("cpu"), seed=5):
+    with knobs.repeatable_masking(diffcse, torch.device("cpu"), seed=5):
         first = torch.rand(4, generator=generator)
-    with widgets.repeatable_masking(diffcse, torch.device("cpu"), seed=5):
+    with knobs.repeatable_masking(diffcse, torch.device("cpu"), seed=5):
         second = torch.rand(4, generator=generator)
     assert torch.equal(first, second)
     assert torch.equal(generator.get_state(), state)  # the training run's draws are not disturbed
@@ -348,7 +348,7 @@ def test_comparer_runs_are_scored_on_one_fixed_sample_in_quick_mode(model_dir, t
     c = fake_course(dropout=0.1, compare_steps=2, compare_batch=8, eval_batch_size=64)
     c.model, c.runs_dir = model_dir, str(tmp_path)
     c._data = {"train": TEXTS[:64], "dev": PAIRS[:60], "source": "a slice of the sample"}
-    monkeypatch.setattr(widgets, "QUICK_COMPARE_PAIRS", 25)
+    monkeypatch.setattr(knobs, "QUICK_COMPARE_PAIRS", 25)
     sample = widgets.compare_dev_pairs(c)
     assert len(sample) == 25 and sample == widgets.compare_dev_pairs(c)  # the same pairs every time
     assert set(sample) <= set(PAIRS[:60]) and sample != PAIRS[:25]  # a random sample, not the file's head

@@ -23,17 +23,23 @@ Notebook 2 tests Wu et al.'s claim (SimCSE's positives always share their length
 - :func:`seconds_per_step`: the time of a training step from a run's log (the cost of ESimCSE's queue);
 - :func:`reduplications`: copies where a repeated character makes a word of its own (人 -> 人人, everyone):
   in Chinese, repetition can change the meaning.
+
+And notebook 2's readings in words: :func:`repeat_marks` (which tokens of a copy are repeats),
+:func:`queue_fill_text` (did the loss rise while ESimCSE's queue filled), :func:`effects_text` (what each
+ablation did to the score) and :func:`first_method_text` (does the sample's ranking carry over to LCQMC).
 """
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import spearmanr
 
 from ..augment import word_repetition
+from ..defaults import paper
 from ..evaluate import bootstrap_spearman
 
 #: Characters whose doubling is a word of its own, with its meaning: a copy that repeats one of them can
@@ -77,7 +83,7 @@ def random_pair_cosines(encoder, texts, n_pairs: int = 2000, seed: int = 0) -> d
             "spearman_length_ci": bootstrap_spearman(cosines, diffs, seed=seed)}
 
 
-def repetition_cosines(encoder, texts, dup_rate: float = 0.32, n: int = 500, seed: int = 0) -> dict:
+def repetition_cosines(encoder, texts, dup_rate: float = paper("dup_rate"), n: int = 500, seed: int = 0) -> dict:
     """Cosine between a sentence and its word-repeated copy, against the number of repeated tokens.
 
     The copy means the same thing, so an encoder without a length bias gives it a cosine near 1
@@ -276,7 +282,8 @@ def plot_length_cue(cues: dict, ax=None):
     return ax.figure
 
 
-def reduplications(texts, dup_rate: float = 0.32, seed: int = 0, limit: int = 2) -> list[tuple[str, str, str]]:
+def reduplications(texts, dup_rate: float = paper("dup_rate"), seed: int = 0,
+                   limit: int = 2) -> list[tuple[str, str, str]]:
     """Up to ``limit`` word-repetition copies in which a repeated character doubles into a word of its own.
 
     Runs :func:`cse_helpers.augment.word_repetition` over the characters of ``texts`` (seeded) and keeps copies
@@ -352,3 +359,65 @@ def seconds_per_step(history: dict) -> float:
     if not speeds:
         raise ValueError("seconds_per_step: the history has no log window.")
     return 1.0 / float(np.median(speeds))
+
+
+# ---- notebook 2's readings: the repeated tokens, the queue filling up, the ablations, the ranking ------------
+
+def repeat_marks(original: Sequence, repeated: Sequence) -> list[bool]:
+    """Which tokens of ``repeated``, a word-repetition copy of ``original``, are added repeats (True).
+
+    Walks the copy: a token equal to the next token of the original is that token; any other token is the
+    repeat of the token just before it. ``repeat_marks(list("abc"), list("abbc")) == [False, False, True, False]``.
+    """
+    marks, k = [], 0  # k: the next token of the original
+    for token in repeated:
+        if k < len(original) and token == original[k]:
+            marks.append(False)
+            k += 1
+        else:
+            marks.append(True)
+    return marks
+
+
+def queue_fill_text(log: Sequence[dict], queue_size: int, batch_size: int, logging_steps: int) -> str:
+    """Whether ESimCSE's training loss rose while its queue filled, read from a run's log (``history["log"]``).
+
+    The queue fills by one batch per step: the loss of step k has (k - 1) * B queued negatives, up to Q, so it is
+    full after ceil(Q / B) steps. The highest logged loss until two logging windows after that is compared with the
+    first logged loss.
+    """
+    full_after = math.ceil(queue_size / batch_size)  # steps until the queue is full
+    first = log[0]
+    peak = max((r for r in log if r["step"] <= full_after + 2 * logging_steps), key=lambda r: r["loss"])
+    if peak["loss"] > first["loss"]:
+        return (f"ESimCSE's loss rose from {first['loss']:.3f} (step {first['step']}) to {peak['loss']:.3f} "
+                f"(step {peak['step']}) while its queue filled (Q = {queue_size}, B = {batch_size}: full after "
+                f"step {full_after}); then it fell.")
+    return (f"ESimCSE's loss did not rise while its queue filled (full after step {full_after}): "
+            f"{first['loss']:.3f} at step {first['step']}, at most {peak['loss']:.3f} until then.")
+
+
+#: What a change did to the score, by the sign of :func:`cse_helpers.evaluate.noise_verdict` (-1, 0, 1).
+EFFECTS = {-1: "lowered the score beyond the noise", 0: "did not change the score beyond the noise",
+           1: "raised the score beyond the noise"}
+
+
+def effects_text(signs: Mapping[str, int]) -> str:
+    """Each change with what it did to the score: ``{"switching the queue off": -1}`` ->
+    ``"switching the queue off lowered the score beyond the noise"``, the changes joined by "; "."""
+    return "; ".join(f"{change} {EFFECTS[sign]}" for change, sign in signs.items())
+
+
+def first_method_text(ranking: Sequence[Mapping], names: Mapping[str, str]) -> str:
+    """Which method comes first on the sample's recorded seeds and which on LCQMC, and whether the order carries
+    over. ``ranking``: the rows of :func:`cse_helpers.classroom.results.method_ranking`; ``names``: method -> the
+    name to print (``{"simcse": "SimCSE"}``)."""
+    sample_first = max(ranking, key=lambda r: r["sample_mean"])["method"]
+    lcqmc_first = max(ranking, key=lambda r: r["lcqmc_mean"])["method"]
+    if sample_first == lcqmc_first:
+        carries = "the sample's order carries over to LCQMC here."
+    else:
+        carries = ("the sample's order does not carry over to LCQMC, so no ranking of the methods can rest on this "
+                   "notebook.")
+    return (f"On the sample's recorded seeds {names[sample_first]} comes first; on LCQMC {names[lcqmc_first]} does: "
+            f"{carries}")

@@ -1,215 +1,39 @@
-"""The course's interactive pieces: plain functions that compute, and thin ipywidgets UIs around them.
+"""The course's interactive pieces: thin ipywidgets UIs around plain functions that compute.
 
 ipywidgets swallows exceptions raised inside callbacks (a notebook run would not notice them), so
-everything that computes is a plain function here, tested directly:
-
-- :func:`batch_loss`: the loss of one real batch under the current model for given knobs
-  (temperature, margin, batch size, dropout; dup_rate for ESimCSE; lambda for DiffCSE).
-- :func:`short_training`: a short training run with given knobs; returns its history.
+everything that computes is a plain function of :mod:`cse_helpers.classroom.knobs`, tested directly:
+:func:`batch_loss` (the loss of one real batch for given knobs, computed by the method's objective) and
+:func:`short_training` (a short training run with given knobs; returns its history).
 
 The UIs (:class:`LossPlayground`, :class:`TrainingComparer`, :class:`SearchBox`, :class:`LivePlot`)
 only wire core ipywidgets (sliders, a button, an ``Output``) to those functions and draw with
 inline matplotlib; a UI shows a callback's error in its output and keeps it in ``.error``. Tests
-build them, set ``slider.value`` and read ``.result`` / ``.runs``.
+build them, set ``slider.value`` and read ``.result`` / ``.runs``. Which knobs a method has, the
+objective says (:attr:`~cse_helpers.objectives.Objective.method_settings`); their defaults are the
+papers' values (:mod:`cse_helpers.defaults`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import random
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
 
-import torch
-import torch.nn as nn
-
-from ..constants import METHODS
-from ..encoder import check_dropout, dropout_settings
+from ..defaults import paper
 from ..inference import semantic_search
-from ..losses import cosine_matrix, info_nce, info_nce_logits
+from ..objectives import objective_class
 from . import plots, tables
-
-# ------------------------------------------------------------------------------------------------
-# The computations
-# ------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def dropout_set_to(module: nn.Module, p: float):
-    """Temporarily set every dropout of ``module`` to ``p`` (restored on exit); see ``models.dropout_settings``."""
-    check_dropout(p)
-    saved = [(m, name, getattr(m, name)) for m, name in dropout_settings(module)]
-    try:
-        for m, name, _ in saved:
-            setattr(m, name, p)
-        yield
-    finally:
-        for m, name, old in saved:
-            setattr(m, name, old)
-
-
-@contextlib.contextmanager
-def _mode(module: nn.Module, training: bool):
-    was = module.training
-    module.train(training)
-    try:
-        yield
-    finally:
-        module.train(was)
-
-
-@contextlib.contextmanager
-def repeatable_masking(objective, device, seed: int):
-    """DiffCSE's masking draws restarted from ``seed`` inside the block, its generator restored after.
-
-    With a seeded :class:`~cse_helpers.objectives.DiffCSE` the draws come from its own generator (from
-    ``objective.mask_generator(device)``); without a seed they come from torch's global generator,
-    which the caller seeds.
-    """
-    get = getattr(objective, "mask_generator", None)
-    generator = get(device) if callable(get) else get
-    if generator is None:
-        yield
-        return
-    state = generator.get_state()
-    generator.manual_seed(seed)
-    try:
-        yield
-    finally:
-        generator.set_state(state)
-
-
-def first_batch(texts: Sequence[str], batch_size: int) -> list[str]:
-    """The first ``batch_size`` distinct texts (identical sentences would be false negatives)."""
-    if batch_size < 2:
-        raise ValueError(f"batch_size={batch_size}: a contrastive batch needs at least 2 sentences.")
-    batch = list(dict.fromkeys(texts))[:batch_size]
-    if len(batch) < 2:
-        raise ValueError("Fewer than 2 distinct sentences: nothing to contrast.")
-    return batch
-
-
-def batch_loss(encoder, texts: Sequence[str], method: str = "simcse", temperature: float = 0.05,
-               margin: float = 0.0, batch_size: int = 8, dropout: float = 0.1, dup_rate: float = 0.32,
-               lambda_rtd: float = 0.005, objective=None, seed: int = 0) -> dict:
-    """The loss of one real batch under the current ``encoder``, for the given knobs; no gradient.
-
-    The batch is the first ``batch_size`` distinct ``texts``. As in training, each sentence is
-    encoded twice in train mode (dropout ``dropout``; the encoder's own setting is restored after),
-    in one forward pass of 2B rows; for ESimCSE the second view has words repeated (``dup_rate``).
-    Random draws (dropout masks, repetitions, DiffCSE's masking) are seeded with ``seed``, so
-    moving one knob changes only what that knob changes. No momentum queue is used here.
-
-    For DiffCSE pass ``objective`` (a :class:`~cse_helpers.objectives.DiffCSE` around ``encoder``): the
-    RTD loss of the batch is added with weight ``lambda_rtd``.
-
-    Returns a dict: ``loss`` (total), ``contrastive``, ``rtd`` (None unless DiffCSE), ``lambda_rtd``,
-    ``texts`` (the B sentences), ``views`` (the second view as text), ``cosines`` (B, B),
-    ``logits`` (B, B) and ``probs`` (B, B), the row-wise softmax of the logits.
-    """
-    from ..train import ViewBuilder
-
-    if method not in METHODS:
-        raise ValueError(f"method={method!r} is not one of {', '.join(METHODS)}.")
-    if method == "diffcse" and objective is None:
-        raise ValueError("method='diffcse' needs objective= (a DiffCSE module around this encoder) for the RTD loss.")
-    batch_texts = first_batch(texts, batch_size)
-    bodies = [b[: encoder.max_body_len()] for b in encoder.body_ids(batch_texts)]
-    views = ViewBuilder(encoder, "esimcse" if method == "esimcse" else "simcse", encoder.max_seq_len,
-                        dup_rate=dup_rate, seed=seed)
-    batch = {k: v.to(encoder.device) for k, v in views(bodies).items()}  # (2B, L) rows a1 a2 b1 b2 ...
-    devices = [encoder.device] if encoder.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.no_grad(), dropout_set_to(encoder, dropout), \
-            _mode(encoder, True):
-        torch.manual_seed(seed)
-        z = encoder(batch["input_ids"], batch["attention_mask"])  # (2B, H)
-        z1, z2 = z[0::2], z[1::2]  # (B, H) each
-        logits = info_nce_logits(z1, z2, temperature=temperature, margin=margin).float()  # (B, B), drawn
-        contrastive = float(info_nce(z1, z2, temperature=temperature, margin=margin))  # the package's loss
-        rtd = None
-        if method == "diffcse":
-            with repeatable_masking(objective, encoder.device, seed):
-                rtd = float(objective.rtd_loss(z1, batch["input_ids"][0::2], batch["attention_mask"][0::2]))
-    tokenizer = encoder.tokenizer
-    second = [tokenizer.decode(ids[mask.bool()], skip_special_tokens=True).replace(" ", "")
-              for ids, mask in zip(batch["input_ids"][1::2].cpu(), batch["attention_mask"][1::2].cpu())]
-    total = contrastive + (lambda_rtd * rtd if rtd is not None else 0.0)
-    return {"loss": total, "contrastive": contrastive, "rtd": rtd, "lambda_rtd": lambda_rtd, "texts": batch_texts,
-            "views": second, "cosines": cosine_matrix(z1, z2).float().cpu(), "logits": logits.cpu(),
-            "probs": logits.softmax(dim=1).cpu(), "method": method}
-
-
-#: A comparer run is scored this many times (at least), so that each run is a curve, not a dot.
-COMPARE_EVALUATIONS = 3
-#: In quick mode a comparer run is scored on this many dev pairs (a fixed sample, the same for every run):
-#: on a CPU, scoring the whole dev set three times would take most of a short run's time.
-QUICK_COMPARE_PAIRS = 400
-
-
-def compare_dev_pairs(course, n: int | None = None) -> list[tuple]:
-    """The dev pairs comparer runs are scored on: all of them in full mode; in quick mode a fixed random
-    sample of :data:`QUICK_COMPARE_PAIRS` (or ``n``), the same for every run and every seed."""
-    pairs = list(course.dev_pairs)
-    n = n if n is not None else (QUICK_COMPARE_PAIRS if course.quick else len(pairs))
-    if n >= len(pairs):
-        return pairs
-    keep = sorted(random.Random(0).sample(range(len(pairs)), n))
-    return [pairs[k] for k in keep]
-
-
-def short_training(course, method: str = "simcse", steps: int | None = None, batch_size: int | None = None,
-                   temperature: float = 0.05, dropout: float | None = None, learning_rate: float | None = None,
-                   dup_rate: float = 0.32, lambda_rtd: float = 0.005, margin: float = 0.0, seed: int | None = None,
-                   evaluations: int = COMPARE_EVALUATIONS, dev_pairs: Sequence | None = None,
-                   save_dir: str | None = None) -> dict:
-    """A short training run of ``method`` from the course's model with the given knobs; returns its history,
-    plus ``final_scores``: the trained model's cosine for each dev pair (for paired comparisons).
-
-    Every run starts from the same pretrained weights; with the same ``seed`` (default: the course's)
-    it also sees the same data order and dropout masks, so two runs differ only by their knobs, and
-    two runs that differ only by ``seed`` show how much a result moves by chance. The dev pairs
-    (default: :func:`compare_dev_pairs`) are scored every ``ceil(steps / evaluations)`` steps and at
-    the end (``evaluations`` times, or once more when that does not divide ``steps``).
-    ``None`` takes the course's setting (``compare_steps``, ``compare_batch``, ...).
-    """
-    from ..train import train
-
-    steps = steps or course.compare_steps
-    if evaluations < 1:
-        raise ValueError(f"evaluations={evaluations}: score the run at least once.")
-    overrides = dict(max_steps=steps, batch_size=batch_size or course.compare_batch, temperature=temperature,
-                     dropout=course.dropout if dropout is None else dropout, margin=margin,
-                     learning_rate=learning_rate or course.learning_rate, dup_rate=dup_rate, lambda_rtd=lambda_rtd,
-                     valid_steps=max(1, math.ceil(steps / evaluations)), logging_steps=max(1, steps // 12),
-                     progress_bar=False, warmup_ratio=0.0, seed=course.seed if seed is None else seed)
-    dev_pairs = compare_dev_pairs(course) if dev_pairs is None else list(dev_pairs)
-    with tempfile.TemporaryDirectory() as tmp:
-        args = course.training_args(method, save_dir=save_dir or tmp, **overrides)
-        result = train(args, train_texts=course.train_texts, dev_pairs=dev_pairs)
-    # the trained model's cosine for each dev pair (from the run's last evaluation, at its last step):
-    # two runs can then be compared on the same pairs
-    return {**result.history, "final_scores": result.final_scores}
-
-
-def _knob_text(name: str, value) -> str:
-    return f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-
-
-def _setting_name(group: dict) -> str:
-    """A setting of :meth:`TrainingComparer.settings` in words: its changed knobs, or "the default knobs"."""
-    return " ".join(_knob_text(k, v) for k, v in group["knobs"].items()) or "the default knobs"
-
-
-def final_score(history: dict, key: str = "spearman") -> str:
-    """The last evaluation's ``key`` with its interval (``"0.034 [-0.02, 0.09]"``), or "-" without one."""
-    from ..evaluate import spearman_text
-
-    evals = [r for r in history.get("eval", []) if key in r]
-    return spearman_text(evals[-1], key=key) if evals else "-"
-
+from .knobs import (
+    QUICK_COMPARE_PAIRS,
+    batch_loss,
+    compare_dev_pairs,
+    comparison_summary,
+    final_score,
+    knob_text,
+    playground_objective,
+    short_training,
+)
 
 # ------------------------------------------------------------------------------------------------
 # The UIs
@@ -295,9 +119,12 @@ def _slider(kind: str, description: str, value, **kwargs):
 
 
 def knob_sliders(method: str, max_batch: int = 32, defaults: dict | None = None) -> dict:
-    """The sliders of a method's knobs (temperature, margin, batch size, dropout; dup_rate; lambda)."""
-    d = {"temperature": 0.05, "margin": 0.0, "batch_size": min(8, max_batch), "dropout": 0.1, "dup_rate": 0.32,
-         "lambda_rtd": 0.005, **(defaults or {})}
+    """The sliders of a method's knobs: temperature, margin, batch size, dropout, and those of the method's own
+    settings that are knobs (:attr:`~cse_helpers.objectives.Objective.method_settings`: ESimCSE's dup_rate,
+    DiffCSE's lambda). Their starting values: ``defaults``, else the papers' (:mod:`cse_helpers.defaults`)."""
+    d = {"temperature": paper("temperature"), "margin": paper("margin"), "batch_size": min(8, max_batch),
+         "dropout": paper("dropout"), "dup_rate": paper("dup_rate"), "lambda_rtd": paper("lambda_rtd"),
+         **(defaults or {})}
     sliders = {
         "temperature": _slider("log", "temperature τ", d["temperature"], base=10, min=-2.3, max=0.0, step=0.05,
                                readout_format=".3f"),
@@ -305,9 +132,10 @@ def knob_sliders(method: str, max_batch: int = 32, defaults: dict | None = None)
         "batch_size": _slider("int", "batch size B", d["batch_size"], min=2, max=max_batch, step=1),
         "dropout": _slider("float", "dropout", d["dropout"], min=0.0, max=0.5, step=0.05),
     }
-    if method == "esimcse":
+    own = objective_class(method).method_settings
+    if "dup_rate" in own:
         sliders["dup_rate"] = _slider("float", "dup_rate", d["dup_rate"], min=0.0, max=1.0, step=0.04)
-    if method == "diffcse":
+    if "lambda_rtd" in own:
         sliders["lambda_rtd"] = _slider("log", "λ (RTD weight)", d["lambda_rtd"], base=10, min=-4, max=0.0, step=0.1,
                                         readout_format=".4f")
     return sliders
@@ -368,6 +196,8 @@ class LossPlayground(_UI):
 
     def update(self) -> dict:
         values = self.values()
+        if self.objective is None:  # built once, for every move of a slider (DiffCSE's must be given)
+            self.objective = playground_objective(self.encoder, self.method)
         result = batch_loss(self.encoder, self.texts, method=self.method, objective=self.objective, seed=self.seed,
                             **values)
         self.result = result
@@ -449,7 +279,7 @@ class TrainingComparer(_UI):
 
     def name_run(self, knobs: dict) -> str:
         """A short legend name: run number, the changed knobs (or "defaults") and the seed."""
-        changed = " ".join(_knob_text(k, v) for k, v in self.changed_knobs(knobs).items()) or "defaults"
+        changed = " ".join(knob_text(k, v) for k, v in self.changed_knobs(knobs).items()) or "defaults"
         return f"#{len(self.runs) + 1} {changed} seed={knobs['seed']}"
 
     def click(self) -> dict:
@@ -481,7 +311,7 @@ class TrainingComparer(_UI):
         for info in self.info:
             knobs = info["knobs"] or {}
             rows.append((info["name"].split()[0], self.method if knobs else "reference",
-                         " ".join(_knob_text(k, v) for k, v in knobs.items() if k != "seed") or info["name"],
+                         " ".join(knob_text(k, v) for k, v in knobs.items() if k != "seed") or info["name"],
                          knobs.get("seed", "-"), final_score(self.runs[info["name"]]),
                          "-" if info["seconds"] is None else f"{info['seconds']:.0f}"))
         self.table.value = tables.html_table(["run", "method", "knobs", "seed", "final dev Spearman [95% CI]", "s"],
@@ -532,59 +362,7 @@ class TrainingComparer(_UI):
         overlap), and the difference must also exceed the spread of the seeds of one setting among these
         runs (:meth:`seed_spread`; not measured when no setting has two seeds, and the sentence says so).
         """
-        from ..evaluate import intervals_overlap, noise_verdict
-
-        groups = [g for g in self.settings() if g["finals"]]
-        if not groups:
-            return "No run has been scored yet."
-        lines = []
-        for g in groups:
-            finals = g["finals"]
-            lines.append(f"{_setting_name(g)}: final dev Spearman {sum(finals) / len(finals):.3f}"
-                         + (f" (mean of {len(finals)} seeds, which differ by {max(finals) - min(finals):.3f})"
-                            if len(finals) > 1 else " (one seed)"))
-        if len(groups) < 2:
-            return "\n".join(lines)
-        means = [sum(g["finals"]) / len(g["finals"]) for g in groups]
-        high, low = groups[means.index(max(means))], groups[means.index(min(means))]
-        differing = [k for k in high["all_knobs"] if high["all_knobs"][k] != low["all_knobs"].get(k)]
-
-        def name(group: dict) -> str:  # by the knobs in which the two settings differ
-            seeds = len(group["evals"])
-            return " ".join(_knob_text(k, group["all_knobs"][k]) for k in differing) + \
-                f" ({seeds} seed{'s' if seeds > 1 else ''})"
-
-        paired = [seed for seed in high["scores"] if seed in low["scores"] and seed in high["evals"]
-                  and seed in low["evals"]]
-        same_seed = paired or [seed for seed in high["evals"] if seed in low["evals"]]
-        if same_seed:
-            seed = same_seed[0]
-            a, b, runs = dict(high["evals"][seed]), dict(low["evals"][seed]), f"seed {seed} of each"
-        else:  # no seed in common: the first run of each
-            a, b, runs = dict(next(iter(high["evals"].values()))), dict(next(iter(low["evals"].values()))), \
-                "runs with different seeds"
-        labels = None
-        if paired:  # the same seed, scored on the same dev pairs: the paired interval
-            a["scores"], b["scores"] = high["scores"][seed], low["scores"][seed]
-            labels = [pair[2] for pair in self.dev_pairs]
-        spread = self.seed_spread()
-        verdict = noise_verdict(a, b, labels, seed_spread=spread)
-        if verdict.interval is not None:
-            pairs_text = (f"paired 95% interval [{verdict.interval[0]:+.3f}, {verdict.interval[1]:+.3f}] on the "
-                          "same dev pairs")
-        else:
-            known = a.get("spearman_ci") is not None and b.get("spearman_ci") is not None
-            pairs_text = "their 95% intervals " + ("are not known" if not known else "overlap"
-                                                  if intervals_overlap(a, b) else "do not overlap")
-        seeds_text = (f"seeds of one setting spread over {spread:.3f}" if spread is not None else
-                      "no setting has two seeds, so the seed noise is not measured")
-        if verdict.sign == 0:
-            said = "within the noise: these runs do not tell the two settings apart."
-        else:
-            said = f"{name(high) if verdict.sign > 0 else name(low)} higher beyond the noise."
-        lines.append(f"Best vs worst: {name(high)} vs {name(low)}, {runs}: difference {verdict.difference:+.3f}, "
-                     f"{pairs_text}, {seeds_text}: {said}")
-        return "\n".join(lines)
+        return comparison_summary(self.settings(), self.seed_spread(), lambda: [pair[2] for pair in self.dev_pairs])
 
     def colors(self) -> dict:
         """One colour per setting: runs whose knobs differ only by the seed share it."""

@@ -29,17 +29,27 @@ class Objective(nn.Module):
     - a *local* part (:meth:`local_loss`, DiffCSE's replaced-token detection) that each sentence
       computes on its own.
 
-    ``forward(batch)`` puts them together for a batch that fits in memory. Keeping them apart lets
-    ``cse_helpers.grad_cache`` compute the same loss from embeddings made a few rows at a time, or on
-    several processes (``cse_helpers.distributed``): more negatives than one forward pass holds.
+    ``forward(batch)`` puts them together for a batch that fits in memory: the one-process training step
+    is ``objective(batch)["loss"].backward()``. Keeping the parts apart lets ``cse_helpers.scale.grad_cache``
+    compute the same loss from embeddings made a few rows at a time, or on several processes
+    (``cse_helpers.scale.distributed``): more negatives than one forward pass holds.
 
     Each other hook has a default that does nothing; an objective with state of its own (ESimCSE's
     queue, DiffCSE's frozen generator and its random masks) overrides the ones it needs. So the loop
     (``cse_helpers.train``) and the checkpoints (``cse_helpers.checkpoint``) never ask which method runs.
     """
 
-    #: Whether the second view of a sentence has words repeated (ESimCSE; built by ``train.ViewBuilder``).
+    #: Whether the second view of a sentence has words repeated (ESimCSE; built by ``batches.ViewBuilder``).
     repeats_words = False
+    #: The head on the pooler that the method's paper uses (``TrainingArguments.projector``): SimCSE's ``mlp``;
+    #: the course trains each method with its paper's (the command line's default stays ``mlp``).
+    paper_projector = "mlp"
+    #: Whether the objective needs models besides the encoder (DiffCSE's generator and discriminator), so
+    #: that it cannot be built around an encoder alone (the loss playground then needs one given).
+    needs_models = False
+    #: The run settings (``TrainingArguments`` fields) that belong to this method alone, beside the ones every
+    #: method reads (temperature, margin, ...): e.g. what the loss playground offers as the method's own knobs.
+    method_settings: tuple[str, ...] = ()
     #: ``state_dict`` prefixes of frozen modules: never trained, so a training state leaves them out.
     frozen_prefixes: tuple[str, ...] = ()
 
@@ -91,11 +101,12 @@ class Objective(nn.Module):
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         """The loss of a batch in one forward pass: ``{"loss": what is minimised, "contrastive": ..., parts}``
         (the parts detached, for the log)."""
-        z1, z2 = split_views(self.embed(batch))  # (B, H) each
-        contrastive = self.contrastive_loss(z1, z2)
+        z = self.embed(batch)  # (2B, H): rows a1 a2 b1 b2 ...
+        contrastive = self.contrastive_loss(*split_views(z))  # z1, z2: (B, H) each
         out = {"loss": contrastive, "contrastive": contrastive.detach()}
         terms = self.local_terms(batch)
-        if terms is not None:
+        if terms is not None:  # a local part (DiffCSE's RTD) from the first views
+            z1 = split_views(z)[0]  # (B, H), taken anew as grad_cache takes it: the same gradient, bit for bit
             local = self.local_loss(z1, batch, terms)
             out = {**out, **local, "loss": contrastive + local["loss"]}
         self.after_loss(batch)

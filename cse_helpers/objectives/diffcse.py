@@ -11,13 +11,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..defaults import PAPERS, paper
 from ..encoder import SentenceEncoder, accepts_pooling_flag, check_model_path, explain_load_errors
 from ..losses import IGNORE_INDEX
 from .simcse import SimCSE
 
 
 def mask_tokens(input_ids: torch.Tensor, maskable: torch.Tensor, mask_token_id: int, vocab_size: int,
-                mask_ratio: float = 0.3, generator: torch.Generator | None = None, *,
+                mask_ratio: float = paper("mask_ratio"), generator: torch.Generator | None = None, *,
                 selected: torch.Tensor | None = None, first_random_id: int = 0, replace_all: bool = False
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's 80/10/10 masking on the positions where ``maskable`` is True.
@@ -62,14 +63,18 @@ class DiffCSE(SimCSE):
     """
 
     frozen_prefixes = ("generator.",)  # the generator never changes: checkpoints leave it out
+    paper_projector = paper("diffcse_projector")  # the paper's BatchNorm projector (the course's default for DiffCSE)
+    needs_models = True  # a generator and a discriminator besides the encoder: from_args loads them
+    method_settings = ("generator", "mask_ratio", "lambda_rtd")
     MASK_RNG_KEY = "mask"  # the masking generator's name in a training state's random states
 
     def __init__(self, encoder: SentenceEncoder, generator: nn.Module, discriminator: nn.Module,
-                 temperature: float = 0.05, margin: float = 0.0, mask_ratio: float = 0.3,
-                 lambda_rtd: float = 0.005, seed: int | None = None):
+                 temperature: float = paper("temperature"), margin: float = paper("margin"),
+                 mask_ratio: float = paper("mask_ratio"), lambda_rtd: float = paper("lambda_rtd"),
+                 seed: int | None = None):
         super().__init__(encoder, temperature, margin)
         if not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio={mask_ratio}: it must be in (0, 1) (DiffCSE uses 0.3).")
+            raise ValueError(f"mask_ratio={mask_ratio}: it must be in (0, 1) ({PAPERS['mask_ratio']}).")
         if discriminator.config.hidden_size != encoder.hidden_size:
             raise ValueError(f"The discriminator's hidden size {discriminator.config.hidden_size} differs from the "
                              f"encoder's {encoder.hidden_size}; the sentence embedding is its [CLS] input.")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
+from ..defaults import PAPERS, paper
 from ..encoder import SentenceEncoder
 from ..losses import info_nce
 from .simcse import SimCSE
@@ -20,10 +21,10 @@ class MomentumEncoder(nn.Module):
     After each optimizer step: ``theta_m <- momentum * theta_m + (1 - momentum) * theta``.
     """
 
-    def __init__(self, encoder: SentenceEncoder, momentum: float = 0.995):
+    def __init__(self, encoder: SentenceEncoder, momentum: float = paper("momentum")):
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum={momentum}: it must be in [0, 1] (ESimCSE uses 0.995).")
+            raise ValueError(f"momentum={momentum}: it must be in [0, 1] ({PAPERS['momentum']}).")
         self.momentum = momentum
         self.encoder = copy.deepcopy(encoder)
         self.encoder.requires_grad_(False)
@@ -49,10 +50,10 @@ class EmbeddingQueue(nn.Module):
     ``embeddings`` is (Q, H) with Q <= size, oldest row first, newest last.
     """
 
-    def __init__(self, size: int = 160):
+    def __init__(self, size: int = paper("queue_size")):
         super().__init__()
         if size < 0:
-            raise ValueError(f"queue_size={size}: it must be >= 0 (ESimCSE uses 160).")
+            raise ValueError(f"queue_size={size}: it must be >= 0 ({PAPERS['queue_size']}).")
         self.size = size
         self.register_buffer("embeddings", torch.empty(0), persistent=False)
 
@@ -69,7 +70,8 @@ class EmbeddingQueue(nn.Module):
 
 
 class ESimCSE(SimCSE):
-    """ESimCSE: the second view has repeated words (done by the collator), plus a momentum queue.
+    """ESimCSE: the second view has repeated words (``repeats_words``: the views are built by
+    :class:`cse_helpers.batches.ViewBuilder`), plus a momentum queue.
 
     Loss: ``info_nce(z1, z2, queue=queue)``, where ``queue`` holds the newest Q embeddings that the
     momentum encoder (dropout off) made of the sentences of earlier batches. This batch's sentences
@@ -77,10 +79,12 @@ class ESimCSE(SimCSE):
     """
 
     repeats_words = True
+    method_settings = ("dup_rate", "repeat_both_views", "repetition", "queue_size", "momentum")
     QUEUE_KEY = "queue.embeddings"  # the queue's name in a training state
 
-    def __init__(self, encoder: SentenceEncoder, temperature: float = 0.05, margin: float = 0.0,
-                 queue_size: int = 160, momentum: float = 0.995):
+    def __init__(self, encoder: SentenceEncoder, temperature: float = paper("temperature"),
+                 margin: float = paper("margin"), queue_size: int = paper("queue_size"),
+                 momentum: float = paper("momentum")):
         super().__init__(encoder, temperature, margin)
         self.momentum_encoder = MomentumEncoder(encoder, momentum)
         self.queue = EmbeddingQueue(queue_size)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 
+from ..defaults import paper
 from ..encoder import SentenceEncoder
 from ..losses import info_nce
 from .base import Objective
@@ -17,7 +18,8 @@ class SimCSE(Objective):
     encodes both views, then ``info_nce(z1, z2)``.
     """
 
-    def __init__(self, encoder: SentenceEncoder, temperature: float = 0.05, margin: float = 0.0):
+    def __init__(self, encoder: SentenceEncoder, temperature: float = paper("temperature"),
+                 margin: float = paper("margin")):
         super().__init__(encoder)
         self.temperature, self.margin = temperature, margin
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +35,8 @@ import torch.distributed as dist
 #: How long a rank waits for the others at a collective before giving up (the main rank's evaluation
 #: and saving happen while the others wait at a barrier).
 TIMEOUT = datetime.timedelta(minutes=30)
+#: Where a training state of several processes keeps the random generators of ranks 1, 2, ...
+OTHER_RANKS_RNG = "other_ranks"
 
 
 def launched_by_torchrun() -> bool:
@@ -168,3 +170,20 @@ class Ranks:
         """Wait here until every rank has come (the others wait while rank 0 evaluates or saves)."""
         if self.active:
             dist.barrier()
+
+    # ---- the loop's use of them --------------------------------------------------------------------------------
+    def main_then_wait(self, function: Callable[[], None]) -> None:
+        """Rank 0 runs ``function()`` (evaluate, save, clear the save folder); the others wait for it."""
+        if self.is_main:
+            function()
+        self.barrier()
+
+    def gather_random_states(self, rng: dict) -> dict:
+        """Every rank's random generators in one dict, for rank 0 to save: rank 0's ``rng``, plus the others'
+        (in rank order) under :data:`OTHER_RANKS_RNG` when there are several processes."""
+        rng, *others = self.gather_objects(rng)
+        return {**rng, OTHER_RANKS_RNG: others} if others else rng
+
+    def own_random_states(self, saved: dict) -> dict:
+        """This rank's random generators out of what :meth:`gather_random_states` saved."""
+        return saved[OTHER_RANKS_RNG][self.rank - 1] if self.rank else saved

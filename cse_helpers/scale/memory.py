@@ -1,4 +1,5 @@
-"""Peak memory of a block of code: what a larger batch costs (the benchmarks and notebook 1 use it).
+"""Memory: the peak of a block of code (what a larger batch costs; the benchmarks and notebook 1 use it), and
+after an out-of-memory error, the largest batch that fits (:func:`largest_batch_that_fits`).
 
 On a GPU it is ``torch.cuda.max_memory_allocated`` (the tensors' bytes: what decides an out-of-memory
 error). On the CPU it is the process's resident memory (RSS), sampled every 20 ms by a thread, since
@@ -15,6 +16,8 @@ import sys
 import threading
 
 import torch
+
+from ..runtime import autocast
 
 
 class PeakMemory:
@@ -76,3 +79,38 @@ class PeakMemory:
             self._thread.join()
             self.peak_mib = max(self.peak_mib, self.rss_mib())
         return False
+
+
+def largest_batch_that_fits(objective: torch.nn.Module, batch: dict, precision: str) -> int | None:
+    """After an out-of-memory error: the largest half, quarter, ... of ``batch`` whose forward and
+    backward pass fit, tried on the batch that failed (rows come in pairs of views). None if none does.
+
+    The optimizer's state is not included, so leave some room below the figure.
+    """
+    sentences = batch["input_ids"].size(0) // 2
+    size = sentences // 2
+    while size >= 2:
+        objective.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        try:
+            with autocast(batch["input_ids"].device, precision):
+                loss = objective({k: v[: 2 * size] for k, v in batch.items()})["loss"]
+            loss.backward()
+            return size
+        except torch.cuda.OutOfMemoryError:
+            size //= 2
+        finally:
+            objective.zero_grad(set_to_none=True)
+    return None
+
+
+def out_of_memory_advice(objective: torch.nn.Module, batch: dict, precision: str, batch_size: int) -> str:
+    """What to do after an out-of-memory error on ``batch``: the batch size that fits (:func:`largest_batch_that_fits`),
+    or gradient caching to keep the batch."""
+    fits = largest_batch_that_fits(objective, batch, precision)
+    if not fits:
+        return "even 2 sentences do not fit"
+    return (f"--batch_size {fits} fits this batch's forward and backward pass (checked after the error); leave some "
+            "room for the optimizer. To keep the batch (its negatives), use gradient caching instead: --batch_size "
+            f"{batch_size} --mini_batch_size {fits}")

