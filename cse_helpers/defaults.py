@@ -1,6 +1,6 @@
 """The papers' values, each written once, with the paper it comes from.
 
-:class:`~cse_helpers.train.TrainingArguments` (the command line's defaults), the objectives' constructors
+:class:`~cse_helpers.arguments.TrainingArguments` (the command line's defaults), the objectives' constructors
 (``cse_helpers.objectives``) and the notebooks' widgets (``cse_helpers.classroom.widgets``) all read
 their defaults here, so a value the course quotes ("SimCSE uses a temperature of 0.05") has one home.
 

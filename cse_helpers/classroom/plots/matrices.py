@@ -75,7 +75,7 @@ PLAYGROUND_FIGSIZE = (7.5, 5.5)  # inches: the same for every batch size, so sli
 def plot_playground(result: Mapping, ax=None, figsize=PLAYGROUND_FIGSIZE):
     """The loss playground's picture: the softmax probabilities of the batch, the loss in the title.
 
-    ``result`` is what :func:`cse_helpers.classroom.widgets.batch_loss` returns. Row i is the anchor
+    ``result`` is what :func:`cse_helpers.classroom.knobs.batch_loss` returns. Row i is the anchor
     (first view of sentence i); the red squares are its positive, whose probability the loss
     pushes to 1 (loss = mean of -log of the red cells). Columns are labelled with the second
     views (for ESimCSE: the sentences with their repeated words). The figure has the same size for
