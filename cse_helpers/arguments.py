@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import torch
 
 from .constants import METHODS
-from .defaults import PAPERS, paper
+from .defaults import PAPERS, RANGES, check_in_range, paper
 from .encoder import POOLERS, PROJECTORS
 from .runtime import PRECISIONS
 
@@ -36,17 +35,6 @@ REPETITIONS = ("second_view", "none", "same_length")
 #: --metric gets the message of :meth:`TrainingArguments.validate`).
 CHOICES = {"method": METHODS, "pooler": POOLERS, "projector": PROJECTORS, "precision": PRECISIONS, "metric": METRICS,
            "repetition": REPETITIONS}
-#: The settings that are numbers in an interval: name -> (lowest, highest, lowest allowed, highest allowed).
-#: A value outside is refused with what the papers use (:data:`cse_helpers.defaults.PAPERS`) or ``USUAL``.
-RANGES = {"learning_rate": (0, math.inf, False, False), "temperature": (0, math.inf, False, False),
-          "warmup_ratio": (0, 1, True, False), "weight_decay": (0, math.inf, True, False),
-          "max_grad_norm": (0, math.inf, False, False), "margin": (0, 1, True, True), "dup_rate": (0, 1, True, True),
-          "momentum": (0, 1, True, True), "mask_ratio": (0, 1, False, False), "lambda_rtd": (0, math.inf, True, False),
-          "dropout": (0, 1, True, False), "threshold": (-1, 1, True, True)}
-#: What is usual for the settings of :data:`RANGES` that no paper fixes (or that the tutorial changed).
-USUAL = {"warmup_ratio": "0.1 is usual", "max_grad_norm": "1.0 is usual", "margin": "0 is SimCSE's",
-         "weight_decay": "0 is SimCSE's", "dropout": "SimCSE uses 0.1, the tutorial 0.3",
-         "threshold": "a cosine similarity; the tutorial uses 0.5"}
 
 
 def setting(default, help: str):
@@ -175,14 +163,6 @@ class TrainingArguments:
         if not self.save_dir:
             raise ValueError("save_dir is empty: pass --save_dir, the folder where the run is saved.")
 
-
-def check_in_range(name: str, value: float) -> None:
-    """A ValueError unless ``value`` lies in the interval :data:`RANGES` gives ``name``; it says what is usual."""
-    low, high, low_ok, high_ok = RANGES[name]
-    inside = (low < value or (low_ok and value == low)) and (value < high or (high_ok and value == high))
-    if not (math.isfinite(value) and inside):
-        interval = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
-        raise ValueError(f"{name}={value}: it must be a number in {interval}; {USUAL.get(name) or PAPERS[name]}.")
 
 
 #: What ``python -m cse_helpers.train --help`` says first.

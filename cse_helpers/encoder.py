@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .constants import DEFAULT_MODEL, ERNIE_MODEL
+from .defaults import check_in_range
 from .runtime import autocast, pick_precision, to_device
 
 logger = logging.getLogger(__name__)
@@ -162,8 +163,8 @@ def dropout_settings(model: nn.Module) -> list[tuple[nn.Module, str]]:
 
 
 def check_dropout(p: float) -> None:
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"dropout={p}: it must be in [0, 1). SimCSE uses 0.1; the tutorial 0.3.")
+    """A ValueError unless ``p`` is a dropout probability in [0, 1) (:func:`cse_helpers.defaults.check_in_range`)."""
+    check_in_range("dropout", p)
 
 
 def set_dropout(model: nn.Module, p: float) -> None:

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..defaults import PAPERS, paper
+from ..defaults import check_in_range, paper
 from ..encoder import SentenceEncoder, accepts_pooling_flag, check_model_path, explain_load_errors
 from ..losses import IGNORE_INDEX
 from .simcse import SimCSE
@@ -73,8 +73,7 @@ class DiffCSE(SimCSE):
                  mask_ratio: float = paper("mask_ratio"), lambda_rtd: float = paper("lambda_rtd"),
                  seed: int | None = None):
         super().__init__(encoder, temperature, margin)
-        if not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio={mask_ratio}: it must be in (0, 1) ({PAPERS['mask_ratio']}).")
+        check_in_range("mask_ratio", mask_ratio)
         if discriminator.config.hidden_size != encoder.hidden_size:
             raise ValueError(f"The discriminator's hidden size {discriminator.config.hidden_size} differs from the "
                              f"encoder's {encoder.hidden_size}; the sentence embedding is its [CLS] input.")

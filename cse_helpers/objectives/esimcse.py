@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 import torch.nn as nn
 
-from ..defaults import PAPERS, paper
+from ..defaults import PAPERS, check_in_range, paper
 from ..encoder import SentenceEncoder
 from ..losses import info_nce
 from .simcse import SimCSE
@@ -23,8 +23,7 @@ class MomentumEncoder(nn.Module):
 
     def __init__(self, encoder: SentenceEncoder, momentum: float = paper("momentum")):
         super().__init__()
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum={momentum}: it must be in [0, 1] ({PAPERS['momentum']}).")
+        check_in_range("momentum", momentum)
         self.momentum = momentum
         self.encoder = copy.deepcopy(encoder)
         self.encoder.requires_grad_(False)
